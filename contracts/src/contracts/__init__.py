@@ -1,0 +1,57 @@
+"""Tributary event contracts."""
+
+from . import topics
+from .categories import PHASES, Category, Phase
+from .codec import (
+    REGISTRY,
+    MalformedEvent,
+    UndecodableEvent,
+    UnknownEventType,
+    UnsupportedSchemaVersion,
+    decode,
+)
+from .digest import batch_digest, import_checksum
+from .envelope import Envelope, Payload, Tenant, deterministic_event_id
+from .events import (
+    EnrichmentCompleted,
+    FlowPaused,
+    FlowResumed,
+    FlowStatus,
+    ImportFailed,
+    ImportUploaded,
+    PhaseProgress,
+    PhaseRetryRequested,
+    RecordBatch,
+    ValidatedBatch,
+    ValidationCompleted,
+)
+
+__all__ = [
+    "PHASES",
+    "REGISTRY",
+    "Category",
+    "EnrichmentCompleted",
+    "Envelope",
+    "FlowPaused",
+    "FlowResumed",
+    "FlowStatus",
+    "ImportFailed",
+    "ImportUploaded",
+    "MalformedEvent",
+    "Payload",
+    "Phase",
+    "PhaseProgress",
+    "PhaseRetryRequested",
+    "RecordBatch",
+    "Tenant",
+    "UndecodableEvent",
+    "UnknownEventType",
+    "UnsupportedSchemaVersion",
+    "ValidatedBatch",
+    "ValidationCompleted",
+    "batch_digest",
+    "decode",
+    "deterministic_event_id",
+    "import_checksum",
+    "topics",
+]

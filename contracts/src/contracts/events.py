@@ -1,0 +1,170 @@
+"""Event payloads: plain immutable data, the contract between services."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+
+from .categories import Category, Phase
+from .envelope import Payload
+
+Cell = str | int | float | bool | None
+
+
+class _Rows(Payload):
+    """Rows as a column list plus one value list per row: compact on the wire."""
+
+    category: Category
+    batch_seq: PositiveInt
+    columns: list[str]
+    row_numbers: list[PositiveInt]
+    rows: list[list[Cell]]
+
+    @model_validator(mode="after")
+    def _shape(self) -> _Rows:
+        if len(self.row_numbers) != len(self.rows):
+            raise ValueError("row_numbers and rows differ in length")
+        width = len(self.columns)
+        for i, row in enumerate(self.rows):
+            if len(row) != width:
+                raise ValueError(f"row {self.row_numbers[i]} has {len(row)} cells, expected {width}")
+        return self
+
+    def records(self) -> list[dict[str, Cell]]:
+        cols = self.columns
+        return [dict(zip(cols, row, strict=True)) for row in self.rows]
+
+
+class RecordBatch(_Rows):
+    """Raw rows of an upload as parsed, 1-based row numbers (data rows, header excluded)."""
+
+    EVENT_TYPE = "RecordBatch"
+
+
+class ValidatedBatch(_Rows):
+    """Accepted rows, normalised to the category's canonical columns."""
+
+    EVENT_TYPE = "ValidatedBatch"
+
+
+class ImportUploaded(Payload):
+    """Completion marker of the upload stage: every RecordBatch is already published."""
+
+    EVENT_TYPE = "ImportUploaded"
+
+    category: Category
+    filename: str
+    file_format: Literal["csv", "xlsx", "json", "ndjson", "events"]
+    size_bytes: NonNegativeInt = 0
+    sha256: str | None = None
+    record_count: NonNegativeInt
+    batch_count: NonNegativeInt
+    checksum: str
+    columns: list[str] = Field(default_factory=list)
+    source: Literal["http", "upstream"] = "http"
+    flow_name: str | None = None
+    validate_only: bool = False
+
+
+class ValidationCompleted(Payload):
+    """Completion marker of validation: every ValidatedBatch is already published."""
+
+    EVENT_TYPE = "ValidationCompleted"
+
+    category: Category
+    verdict: Literal["completed", "completed_with_errors"]
+    record_count: NonNegativeInt
+    valid_count: NonNegativeInt
+    invalid_count: NonNegativeInt
+    error_count: NonNegativeInt = 0
+    warning_count: NonNegativeInt = 0
+    batch_count: NonNegativeInt
+    checksum: str
+    validate_only: bool = False
+    field_mapping: dict[str, str] = Field(default_factory=dict)
+    rules_applied: list[str] = Field(default_factory=list)
+
+
+class EnrichmentCompleted(Payload):
+    EVENT_TYPE = "EnrichmentCompleted"
+
+    category: Category
+    rows_applied: NonNegativeInt
+    assets_created: NonNegativeInt = 0
+    assets_updated: NonNegativeInt = 0
+    assets_unchanged: NonNegativeInt = 0
+    dependencies_created: NonNegativeInt = 0
+    dependencies_updated: NonNegativeInt = 0
+    dependencies_unchanged: NonNegativeInt = 0
+    parked_edges: NonNegativeInt = 0
+    resolved_edges: NonNegativeInt = 0
+    unmatched_rows: NonNegativeInt = 0
+
+
+class ImportFailed(Payload):
+    EVENT_TYPE = "ImportFailed"
+
+    phase: Phase
+    code: str
+    reason: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class PhaseProgress(Payload):
+    EVENT_TYPE = "PhaseProgress"
+
+    phase: Phase
+    rows_done: NonNegativeInt
+    rows_total: NonNegativeInt
+
+
+class FlowPaused(Payload):
+    EVENT_TYPE = "FlowPaused"
+
+    reason: str | None = None
+
+
+class FlowResumed(Payload):
+    EVENT_TYPE = "FlowResumed"
+
+
+class PhaseRetryRequested(Payload):
+    EVENT_TYPE = "PhaseRetryRequested"
+
+    phase: Phase
+
+
+class FlowStatus(Payload):
+    """Snapshot of a flow after every change, keyed by flow_id on a compacted topic."""
+
+    EVENT_TYPE = "FlowStatus"
+
+    flow_id: uuid.UUID
+    child_flow_id: uuid.UUID
+    import_id: uuid.UUID
+    flow_type: Literal["data_import"] = "data_import"
+    category: Category
+    status: Literal["running", "paused", "completed", "failed"]
+    child_status: str
+    current_phase: Phase
+    progress_percentage: float
+    phase_state: dict[str, Any]
+    error_message: str | None = None
+    version: PositiveInt
+    updated_at: datetime
+
+
+LIFECYCLE: tuple[type[Payload], ...] = (
+    ImportUploaded,
+    ValidationCompleted,
+    EnrichmentCompleted,
+    ImportFailed,
+    PhaseProgress,
+    FlowPaused,
+    FlowResumed,
+    PhaseRetryRequested,
+)
+ALL_EVENTS: tuple[type[Payload], ...] = (RecordBatch, ValidatedBatch, *LIFECYCLE, FlowStatus)

@@ -1,0 +1,155 @@
+"""Submitting an import as events: the helper an upstream system uses, and ingest too.
+
+An import is its rows as ``RecordBatch`` events, then one ``ImportUploaded`` marker
+carrying the record count, batch count and checksum. Event ids are deterministic
+(import id + type + batch_seq), so submitting the same import again after a failure
+is recognised downstream as a duplicate rather than a second copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import topics
+from .categories import Category
+from .digest import batch_digest, import_checksum
+from .envelope import Envelope, Tenant
+from .events import Cell, ImportUploaded, RecordBatch
+
+DEFAULT_BATCH_ROWS = 1000
+DEFAULT_BATCH_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class SubmittedImport:
+    import_id: uuid.UUID
+    flow_id: uuid.UUID
+    record_count: int
+    batch_count: int
+    checksum: str
+    columns: list[str]
+
+
+class RecordBatcher:
+    """Groups (row_number, record) pairs into RecordBatch payloads bounded in rows and bytes."""
+
+    def __init__(self, category: Category, *, max_rows: int = DEFAULT_BATCH_ROWS,
+                 max_bytes: int = DEFAULT_BATCH_BYTES) -> None:
+        self.category = Category(category)
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.columns_seen: dict[str, None] = {}
+        self.digests: list[tuple[int, str]] = []
+        self.record_count = 0
+        self._pending: list[tuple[int, Mapping[str, Cell]]] = []
+        self._pending_bytes = 0
+
+    def add(self, row_number: int, record: Mapping[str, Cell]) -> RecordBatch | None:
+        self._pending.append((row_number, record))
+        self._pending_bytes += sum(len(str(v)) + len(k) + 6 for k, v in record.items())
+        for key in record:
+            if key not in self.columns_seen:
+                self.columns_seen[key] = None
+        if len(self._pending) >= self.max_rows or self._pending_bytes >= self.max_bytes:
+            return self.flush()
+        return None
+
+    def flush(self) -> RecordBatch | None:
+        if not self._pending:
+            return None
+        columns: dict[str, None] = {}
+        for _, record in self._pending:
+            for key in record:
+                columns.setdefault(key, None)
+        cols = list(columns)
+        row_numbers = [n for n, _ in self._pending]
+        rows = [[record.get(c) for c in cols] for _, record in self._pending]
+        seq = len(self.digests) + 1
+        self.digests.append((seq, batch_digest(seq, row_numbers, rows)))
+        self.record_count += len(rows)
+        self._pending = []
+        self._pending_bytes = 0
+        return RecordBatch(category=self.category, batch_seq=seq, columns=cols,
+                           row_numbers=row_numbers, rows=rows)
+
+    @property
+    def batch_count(self) -> int:
+        return len(self.digests)
+
+    @property
+    def checksum(self) -> str:
+        return import_checksum(self.digests)
+
+
+class ImportSubmitter:
+    """Publishes an import as events through an aiokafka producer the caller owns.
+
+    ``send`` is any coroutine ``(topic, key, value, headers)`` that returns once the
+    broker has acknowledged, e.g. :func:`send_with` around an ``AIOKafkaProducer``.
+    """
+
+    def __init__(self, producer: Any, *, producer_name: str = "upstream",
+                 batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
+        self._producer = producer
+        self.producer_name = producer_name
+        self.batch_rows = batch_rows
+
+    async def submit(
+        self,
+        *,
+        tenant: Tenant,
+        category: Category | str,
+        records: Iterable[tuple[int, Mapping[str, Cell]]] | AsyncIterable[tuple[int, Mapping[str, Cell]]],
+        filename: str,
+        user_id: str = "system",
+        import_id: uuid.UUID | None = None,
+        flow_id: uuid.UUID | None = None,
+        file_format: Literal["csv", "xlsx", "json", "ndjson", "events"] = "events",
+        source: Literal["http", "upstream"] = "upstream",
+        size_bytes: int = 0,
+        sha256: str | None = None,
+        header: list[str] | None = None,
+        validate_only: bool = False,
+        flow_name: str | None = None,
+    ) -> SubmittedImport:
+        import_id = import_id or uuid.uuid4()
+        flow_id = flow_id or uuid.uuid4()
+        batcher = RecordBatcher(Category(category), max_rows=self.batch_rows)
+        pending = []
+
+        def wrap(payload: Any, stage_key: str) -> Envelope[Any]:
+            return Envelope.wrap(payload, tenant=tenant, import_id=import_id, flow_id=flow_id,
+                                 user_id=user_id, producer=self.producer_name, stage_key=stage_key)
+
+        async def publish(batch: RecordBatch | None) -> None:
+            if batch is None:
+                return
+            env = wrap(batch, str(batch.batch_seq))
+            pending.append(await self._producer.send(
+                topics.RECORDS, key=env.key, value=env.encode(), headers=env.headers()))
+
+        if isinstance(records, AsyncIterable):
+            async for row_number, record in records:
+                await publish(batcher.add(row_number, record))
+        else:
+            for row_number, record in records:
+                await publish(batcher.add(row_number, record))
+        await publish(batcher.flush())
+        # The marker must follow every batch: wait for their acknowledgements first.
+        for fut in pending:
+            await fut
+        columns = header if header is not None else list(batcher.columns_seen)
+        marker = ImportUploaded(
+            category=Category(category), filename=filename, file_format=file_format,
+            size_bytes=size_bytes, sha256=sha256, record_count=batcher.record_count,
+            batch_count=batcher.batch_count, checksum=batcher.checksum, columns=columns,
+            source=source, validate_only=validate_only, flow_name=flow_name,
+        )
+        env = wrap(marker, "")
+        await self._producer.send_and_wait(topics.EVENTS, key=env.key, value=env.encode(),
+                                           headers=env.headers())
+        return SubmittedImport(import_id, flow_id, batcher.record_count, batcher.batch_count,
+                               batcher.checksum, columns)

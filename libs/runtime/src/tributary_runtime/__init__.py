@@ -1,0 +1,1 @@
+"""Shared plumbing for Tributary services. Services import this, never each other."""

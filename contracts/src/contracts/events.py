@@ -146,7 +146,7 @@ class FlowStatus(Payload):
     child_flow_id: uuid.UUID
     import_id: uuid.UUID
     flow_type: Literal["data_import"] = "data_import"
-    category: Category
+    category: Category | None
     status: Literal["running", "paused", "completed", "failed"]
     child_status: str
     current_phase: Phase

@@ -17,7 +17,7 @@ from . import topics
 from .categories import Category
 from .digest import batch_digest, import_checksum
 from .envelope import Envelope, Tenant
-from .events import Cell, ImportUploaded, RecordBatch
+from .events import Cell, ImportUploaded, RecordBatch, ValidatedBatch
 
 DEFAULT_BATCH_ROWS = 1000
 DEFAULT_BATCH_BYTES = 256 * 1024
@@ -34,11 +34,16 @@ class SubmittedImport:
 
 
 class RecordBatcher:
-    """Groups (row_number, record) pairs into RecordBatch payloads bounded in rows and bytes."""
+    """Groups (row_number, record) pairs into row batches bounded in rows and bytes.
+
+    Produces RecordBatch by default; the validator uses it for ValidatedBatch.
+    """
 
     def __init__(self, category: Category, *, max_rows: int = DEFAULT_BATCH_ROWS,
-                 max_bytes: int = DEFAULT_BATCH_BYTES) -> None:
+                 max_bytes: int = DEFAULT_BATCH_BYTES,
+                 payload_type: type[RecordBatch] | type[ValidatedBatch] = RecordBatch) -> None:
         self.category = Category(category)
+        self.payload_type = payload_type
         self.max_rows = max_rows
         self.max_bytes = max_bytes
         self.columns_seen: dict[str, None] = {}
@@ -47,7 +52,7 @@ class RecordBatcher:
         self._pending: list[tuple[int, Mapping[str, Cell]]] = []
         self._pending_bytes = 0
 
-    def add(self, row_number: int, record: Mapping[str, Cell]) -> RecordBatch | None:
+    def add(self, row_number: int, record: Mapping[str, Cell]) -> RecordBatch | ValidatedBatch | None:
         self._pending.append((row_number, record))
         self._pending_bytes += sum(len(str(v)) + len(k) + 6 for k, v in record.items())
         for key in record:
@@ -57,7 +62,7 @@ class RecordBatcher:
             return self.flush()
         return None
 
-    def flush(self) -> RecordBatch | None:
+    def flush(self) -> RecordBatch | ValidatedBatch | None:
         if not self._pending:
             return None
         columns: dict[str, None] = {}
@@ -72,8 +77,8 @@ class RecordBatcher:
         self.record_count += len(rows)
         self._pending = []
         self._pending_bytes = 0
-        return RecordBatch(category=self.category, batch_seq=seq, columns=cols,
-                           row_numbers=row_numbers, rows=rows)
+        return self.payload_type(category=self.category, batch_seq=seq, columns=cols,
+                                 row_numbers=row_numbers, rows=rows)
 
     @property
     def batch_count(self) -> int:
@@ -85,11 +90,7 @@ class RecordBatcher:
 
 
 class ImportSubmitter:
-    """Publishes an import as events through an aiokafka producer the caller owns.
-
-    ``send`` is any coroutine ``(topic, key, value, headers)`` that returns once the
-    broker has acknowledged, e.g. :func:`send_with` around an ``AIOKafkaProducer``.
-    """
+    """Publishes an import as events through an ``AIOKafkaProducer`` the caller owns."""
 
     def __init__(self, producer: Any, *, producer_name: str = "upstream",
                  batch_rows: int = DEFAULT_BATCH_ROWS) -> None:

@@ -1,0 +1,98 @@
+"""Running a service process: its consumers and its HTTP app side by side until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from contracts import Phase
+
+from .consumer import EventConsumer, Handler
+from .failures import fail_import_on_dead_letter
+from .http import health_router
+from .resources import open_resources
+from .settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Task = Callable[[asyncio.Event], Awaitable[None]]
+
+
+def configure_logging(settings: ServiceSettings, service: str) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+async def serve(settings: ServiceSettings, app: FastAPI | None, tasks: list[Task]) -> None:
+    """Run the HTTP app and every background task; stop all on SIGTERM/SIGINT or a task failure."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    running: list[asyncio.Task[None]] = [asyncio.create_task(t(stop)) for t in tasks]
+    server = None
+    if app is not None:
+        config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
+                                log_level=settings.log_level.lower(), access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        running.append(asyncio.create_task(server.serve()))
+
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*running, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stop.set()
+    if server is not None:
+        server.should_exit = True
+    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception() is not None]
+    await asyncio.gather(*running, return_exceptions=True)
+    stopper.cancel()
+    for task in failed:
+        raise task.exception()  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    group_id: str
+    topics: tuple[str, ...]
+    handler: Handler
+    event_types: tuple[str, ...]
+    # The phase named in ImportFailed when one of this consumer's messages is dead-lettered.
+    failure_phase: Phase
+
+
+async def run_service(settings: ServiceSettings, *, name: str, schema: str, consumer: ConsumerSpec | None = None,
+                      routers: tuple[APIRouter, ...] = ()) -> None:
+    """Open the service's resources, then run its consumer and HTTP app until stopped."""
+    configure_logging(settings, name)
+    async with open_resources(settings, schema, name) as res:
+        app = FastAPI(title=f"Tributary {name}", version="1")
+        app.state.resources = res
+        tasks: list[Task] = []
+        event_consumer = None
+        if consumer is not None:
+            event_consumer = EventConsumer(
+                settings=settings, db=res.db, producer=res.producer, group_id=consumer.group_id,
+                topics=consumer.topics, handler=consumer.handler, event_types=consumer.event_types,
+                on_dead_letter=fail_import_on_dead_letter(consumer.failure_phase, name), client_id=name,
+            )
+            tasks.append(event_consumer.run)
+        app.state.consumer = event_consumer
+
+        async def ready() -> bool:
+            return event_consumer is None or event_consumer.consumer is not None
+
+        for router in routers:
+            app.include_router(router)
+        app.include_router(health_router(ready))
+        await serve(settings, app, tasks)

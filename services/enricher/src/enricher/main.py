@@ -1,0 +1,16 @@
+"""Wiring of the enricher process: one consumer group over validated records and lifecycle events."""
+
+from __future__ import annotations
+
+from contracts import Phase, topics
+from tributary_runtime.service import ConsumerSpec, run_service
+
+from . import SCHEMA
+from .handlers import EVENT_TYPES, EnricherHandler
+from .settings import EnricherSettings
+
+
+async def serve(settings: EnricherSettings) -> None:
+    consumer = ConsumerSpec(group_id="enricher", topics=(topics.VALIDATED_RECORDS, topics.EVENTS),
+                            handler=EnricherHandler(), event_types=EVENT_TYPES, failure_phase=Phase.ENRICHMENT)
+    await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer)

@@ -1,0 +1,113 @@
+"""Reads and writes of the flow tables (the flow_state schema)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from contracts import Phase
+
+from .projection import Flow
+
+MASTER = ("flow_id", "client_account_id", "engagement_id", "user_id", "flow_name", "status", "current_phase",
+          "progress_percentage", "configuration", "import_category", "created_at", "updated_at", "completed_at",
+          "version")
+CHILD = ("id", "flow_id", "master_flow_id", "client_account_id", "engagement_id", "user_id", "flow_name", "status",
+         "current_phase", "progress_percentage", "phase_state", "agent_state", "data_import_id", "import_category",
+         "data_import_completed", "data_validation_completed", "field_mapping_completed",
+         "asset_enrichment_completed", "error_message", "created_at", "updated_at", "completed_at")
+TIMELINE = ("flow_id", "seq", "event_id", "event_type", "phase", "producer", "occurred_at", "detail")
+
+
+def _upsert(table: str, columns: tuple[str, ...], key: str) -> str:
+    values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
+
+UPSERT_MASTER = _upsert("master_flows", MASTER, "flow_id")
+UPSERT_CHILD = _upsert("child_flows", CHILD, "id")
+
+
+async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid.UUID, Flow]:
+    rows = await conn.fetch(
+        "SELECT m.flow_id, c.id AS child_flow_id, c.data_import_id AS import_id, m.client_account_id,"
+        " m.engagement_id, m.user_id, m.flow_name, m.import_category AS category, m.status,"
+        " c.status AS child_status, m.current_phase, m.progress_percentage, c.phase_state, c.agent_state,"
+        " m.configuration, c.data_import_completed, c.data_validation_completed, c.field_mapping_completed,"
+        " c.asset_enrichment_completed, c.error_message, m.created_at, m.updated_at, m.completed_at, m.version"
+        " FROM master_flows m JOIN child_flows c ON c.master_flow_id = m.flow_id WHERE m.flow_id = ANY($1)",
+        flow_ids,
+    )
+    return {r["flow_id"]: Flow(**(dict(r) | {"current_phase": Phase(r["current_phase"])})) for r in rows}
+
+
+async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid.UUID, int]) -> None:
+    """Upsert flows and append the timeline entries added since ``first_seq[flow_id]``."""
+    await conn.executemany(UPSERT_MASTER, [_master_row(f) for f in flows])
+    await conn.executemany(UPSERT_CHILD, [_child_row(f) for f in flows])
+    timeline = [
+        (f.flow_id, e["seq"], uuid.UUID(e["event_id"]), e["event_type"], e["phase"], e["producer"],
+         datetime.fromisoformat(e["occurred_at"]), e["detail"])
+        for f in flows for e in f.timeline if e["seq"] >= first_seq.get(f.flow_id, 1)
+    ]
+    if timeline:
+        await conn.executemany(
+            f"INSERT INTO flow_timeline ({', '.join(TIMELINE)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", timeline)
+
+
+def _master_row(f: Flow) -> tuple[Any, ...]:
+    return (f.flow_id, f.client_account_id, f.engagement_id, f.user_id, f.flow_name, f.status,
+            f.current_phase.value, f.progress_percentage, f.configuration, f.category, f.created_at, f.updated_at,
+            f.completed_at, f.version)
+
+
+def _child_row(f: Flow) -> tuple[Any, ...]:
+    return (f.child_flow_id, f.flow_id, f.flow_id, f.client_account_id, f.engagement_id, f.user_id, f.flow_name,
+            f.child_status, f.current_phase.value, f.progress_percentage, f.phase_state, f.agent_state, f.import_id,
+            f.category, f.data_import_completed, f.data_validation_completed, f.field_mapping_completed,
+            f.asset_enrichment_completed, f.error_message, f.created_at, f.updated_at, f.completed_at)
+
+
+def _tenant_filter(client_account_id: uuid.UUID, engagement_id: uuid.UUID) -> tuple[str, list[Any]]:
+    return "m.client_account_id = $1 AND m.engagement_id = $2", [client_account_id, engagement_id]
+
+
+async def get_flow(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID,
+                   flow_id: uuid.UUID) -> dict[str, Any] | None:
+    where, args = _tenant_filter(client_account_id, engagement_id)
+    master = await conn.fetchrow(
+        f"SELECT m.* FROM master_flows m WHERE {where} AND m.flow_id = $3", *args, flow_id)
+    if master is None:
+        return None
+    child = await conn.fetchrow("SELECT * FROM child_flows WHERE master_flow_id = $1", flow_id)
+    timeline = await conn.fetch(
+        f"SELECT {', '.join(TIMELINE[1:])} FROM flow_timeline WHERE flow_id = $1 ORDER BY seq", flow_id)
+    return {"master": dict(master), "child": dict(child) if child else None,
+            "timeline": [dict(t) for t in timeline]}
+
+
+async def list_flows(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID, *,
+                     status: str | None, category: str | None, limit: int, offset: int
+                     ) -> tuple[int, list[dict[str, Any]]]:
+    where, args = _tenant_filter(client_account_id, engagement_id)
+    if status:
+        args.append(status)
+        where += f" AND m.status = ${len(args)}"
+    if category:
+        args.append(category)
+        where += f" AND m.import_category = ${len(args)}"
+    total = await conn.fetchval(f"SELECT count(*) FROM master_flows m WHERE {where}", *args)
+    rows = await conn.fetch(
+        f"SELECT m.flow_id, c.data_import_id AS import_id, m.flow_type, m.flow_name, m.import_category AS category,"
+        f" m.status, c.status AS child_status, m.current_phase, m.progress_percentage, c.error_message,"
+        f" m.created_at, m.updated_at, m.completed_at"
+        f" FROM master_flows m JOIN child_flows c ON c.master_flow_id = m.flow_id WHERE {where}"
+        f" ORDER BY m.created_at DESC, m.flow_id LIMIT {int(limit)} OFFSET {int(offset)}",
+        *args,
+    )
+    return total, [dict(r) for r in rows]

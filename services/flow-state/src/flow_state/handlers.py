@@ -1,0 +1,51 @@
+"""The flow projector: dedupe, fold each flow's new events, save, publish its status."""
+
+from __future__ import annotations
+
+import uuid
+
+from contracts import Envelope, FlowStatus, topics
+from tributary_runtime import offsets
+from tributary_runtime.consumer import Inbound, Unit
+
+from . import flows
+from .projection import EVENT_TYPES, Flow, apply, flow_id_of
+
+PRODUCER = "flow-state"
+__all__ = ["EVENT_TYPES", "FlowProjector"]
+
+
+class FlowProjector:
+    def __init__(self, *, publish_status: bool = True) -> None:
+        self.publish_status = publish_status
+
+    async def __call__(self, unit: Unit, events: list[Inbound]) -> None:
+        fresh = await offsets.first_seen(unit.conn, unit.group_id, [i.envelope.event_id for i in events])
+        envelopes = [i.envelope for i in events if i.envelope.event_id in fresh]
+        if not envelopes:
+            return
+        ids = list(dict.fromkeys(flow_id_of(e) for e in envelopes))
+        current = await flows.load(unit.conn, ids)
+        first_seq = {fid: f.version + 1 for fid, f in current.items()}
+        changed: dict[uuid.UUID, Flow] = dict(current)
+        last: dict[uuid.UUID, Envelope] = {}
+        for env in envelopes:
+            fid = flow_id_of(env)
+            changed[fid] = apply(changed.get(fid), env)
+            last[fid] = env
+        touched = [changed[fid] for fid in last]
+        await flows.save(unit.conn, touched, first_seq)
+        if self.publish_status:
+            for flow in touched:
+                await unit.publish(topics.FLOW_STATUS, last[flow.flow_id].follow(
+                    status_of(flow), producer=PRODUCER, stage_key=f"status:{flow.version}",
+                    occurred_at=flow.updated_at), key=str(flow.flow_id).encode())
+
+
+def status_of(flow: Flow) -> FlowStatus:
+    return FlowStatus(
+        flow_id=flow.flow_id, child_flow_id=flow.child_flow_id, import_id=flow.import_id, category=flow.category,
+        status=flow.status, child_status=flow.child_status, current_phase=flow.current_phase,
+        progress_percentage=flow.progress_percentage, phase_state=flow.phase_state,
+        error_message=flow.error_message, version=flow.version, updated_at=flow.updated_at,
+    )

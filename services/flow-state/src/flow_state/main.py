@@ -1,0 +1,19 @@
+"""Wiring of the flow-state process: the flow projector and the query API."""
+
+from __future__ import annotations
+
+from contracts import Phase, topics
+from tributary_runtime.service import ConsumerSpec, run_service
+
+from . import SCHEMA
+from .api import flows
+from .handlers import EVENT_TYPES, FlowProjector
+from .settings import FlowStateSettings
+
+GROUP = "flow-state"
+
+
+async def serve(settings: FlowStateSettings) -> None:
+    consumer = ConsumerSpec(group_id=GROUP, topics=(topics.EVENTS,), handler=FlowProjector(),
+                            event_types=EVENT_TYPES, failure_phase=Phase.COMPLETE)
+    await run_service(settings, name="flow_state", schema=SCHEMA, consumer=consumer, routers=(flows.router,))

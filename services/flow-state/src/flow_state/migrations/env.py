@@ -1,0 +1,3 @@
+from tributary_runtime.migrations import run_env
+
+run_env()

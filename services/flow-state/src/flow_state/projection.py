@@ -1,0 +1,181 @@
+"""The flow projection: a pure function from a flow and one lifecycle event to the next flow.
+
+No clock, no randomness: timestamps come from the events, ids are derived, so replaying
+the same events always produces the same flows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from contracts import Envelope, Phase
+
+FLOW_TYPE = "data_import"
+FLOW_PHASES = [{"name": p.value, "is_required": p is not Phase.COMPLETE} for p in Phase]
+SUPPORTED_OPERATIONS = ["create", "pause", "resume", "retry_phase"]
+CHILD_NAMESPACE = uuid.UUID("0d3e9a52-6f1b-4d44-8a7e-1c2b3d4e5f60")
+
+# Progress at the start of each phase; a phase's PhaseProgress fills the span to the next.
+PHASE_START = {Phase.UPLOAD: 0.0, Phase.VALIDATION: 25.0, Phase.ENRICHMENT: 60.0, Phase.COMPLETE: 100.0}
+NEXT_PHASE = {Phase.UPLOAD: Phase.VALIDATION, Phase.VALIDATION: Phase.ENRICHMENT, Phase.ENRICHMENT: Phase.COMPLETE}
+TERMINAL = frozenset({"completed", "failed"})
+
+
+def flow_id_of(envelope: Envelope[Any]) -> uuid.UUID:
+    return envelope.flow_id or uuid.uuid5(CHILD_NAMESPACE, f"flow:{envelope.import_id}")
+
+
+def child_flow_id(flow_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(CHILD_NAMESPACE, f"child:{flow_id}")
+
+
+@dataclass(frozen=True)
+class Flow:
+    flow_id: uuid.UUID
+    child_flow_id: uuid.UUID
+    import_id: uuid.UUID
+    client_account_id: uuid.UUID
+    engagement_id: uuid.UUID
+    user_id: str
+    flow_name: str
+    category: str | None
+    status: str
+    child_status: str
+    current_phase: Phase
+    progress_percentage: float
+    phase_state: dict[str, Any]
+    agent_state: dict[str, Any]
+    configuration: dict[str, Any]
+    data_import_completed: bool
+    data_validation_completed: bool
+    field_mapping_completed: bool
+    asset_enrichment_completed: bool
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    version: int
+    timeline: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+
+
+def new_flow(envelope: Envelope[Any]) -> Flow:
+    flow_id = flow_id_of(envelope)
+    return Flow(
+        flow_id=flow_id, child_flow_id=child_flow_id(flow_id), import_id=envelope.import_id,
+        client_account_id=envelope.tenant.client_account_id, engagement_id=envelope.tenant.engagement_id,
+        user_id=envelope.user_id, flow_name=f"Data Import {envelope.import_id}", category=None,
+        status="running", child_status="running", current_phase=Phase.UPLOAD, progress_percentage=0.0,
+        phase_state={}, agent_state={}, configuration={"flow_type": FLOW_TYPE, "phases": FLOW_PHASES,
+                                                       "supported_operations": SUPPORTED_OPERATIONS},
+        data_import_completed=False, data_validation_completed=False, field_mapping_completed=False,
+        asset_enrichment_completed=False, error_message=None, created_at=envelope.occurred_at,
+        updated_at=envelope.occurred_at, completed_at=None, version=0,
+    )
+
+
+def apply(flow: Flow | None, envelope: Envelope[Any]) -> Flow:
+    flow = flow or new_flow(envelope)
+    step = _STEPS.get(envelope.event_type)
+    entry = {"seq": flow.version + 1, "event_id": str(envelope.event_id), "event_type": envelope.event_type,
+             "producer": envelope.producer, "occurred_at": envelope.occurred_at.isoformat()}
+    if step is not None and flow.status not in TERMINAL:
+        flow = step(flow, envelope.payload, envelope.occurred_at)
+    return replace(flow, version=flow.version + 1, updated_at=max(flow.updated_at, envelope.occurred_at),
+                   timeline=(*flow.timeline, entry | {"phase": flow.current_phase.value,
+                                                       "detail": _detail(envelope)}))
+
+
+def _detail(envelope: Envelope[Any]) -> dict[str, Any]:
+    if envelope.event_type == "PhaseProgress":
+        return envelope.payload.model_dump(mode="json")
+    data = envelope.payload.model_dump(mode="json", exclude={"columns", "field_mapping", "details"})
+    return {k: v for k, v in data.items() if v not in (None, [], {})}
+
+
+def _phase(flow: Flow, phase: Phase, **values: Any) -> dict[str, Any]:
+    return flow.phase_state | {phase.value: flow.phase_state.get(phase.value, {}) | values}
+
+
+def _uploaded(flow: Flow, p: Any, at: datetime) -> Flow:
+    phase_state = _phase(flow, Phase.UPLOAD, status="completed", record_count=p.record_count,
+                         batch_count=p.batch_count, filename=p.filename, file_format=p.file_format,
+                         size_bytes=p.size_bytes, source=p.source, completed_at=at.isoformat())
+    phase_state = phase_state | {Phase.VALIDATION.value: {"status": "running", "started_at": at.isoformat()}}
+    return replace(
+        flow, category=p.category.value, flow_name=p.flow_name or f"Data Import - {p.category.value}",
+        current_phase=Phase.VALIDATION, progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.VALIDATION]),
+        data_import_completed=True, phase_state=phase_state,
+        configuration=flow.configuration | {"import_category": p.category.value,
+                                            "validate_only": p.validate_only, "filename": p.filename},
+    )
+
+
+def _progress(flow: Flow, p: Any, at: datetime) -> Flow:
+    if p.phase != flow.current_phase or p.rows_total == 0 or flow.status != "running":
+        return flow
+    start = PHASE_START[p.phase]
+    span = PHASE_START[NEXT_PHASE[p.phase]] - start
+    pct = round(start + span * min(p.rows_done / p.rows_total, 1.0), 2)
+    return replace(flow, progress_percentage=max(flow.progress_percentage, pct),
+                   phase_state=_phase(flow, p.phase, rows_done=p.rows_done, rows_total=p.rows_total))
+
+
+def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
+    counts = {k: getattr(p, k) for k in ("record_count", "valid_count", "invalid_count", "error_count",
+                                         "warning_count")}
+    phase_state = _phase(flow, Phase.VALIDATION, status="completed", verdict=p.verdict, completed_at=at.isoformat(),
+                         field_mapping=p.field_mapping, **counts)
+    agent_state = flow.agent_state | {"validation": {"rules_applied": p.rules_applied, "verdict": p.verdict}}
+    flow = replace(flow, data_validation_completed=True, field_mapping_completed=bool(p.field_mapping),
+                   agent_state=agent_state, phase_state=phase_state, child_status=p.verdict)
+    if p.validate_only:
+        return _complete(flow, at)
+    return replace(flow, current_phase=Phase.ENRICHMENT,
+                   progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.ENRICHMENT]),
+                   phase_state=flow.phase_state | {Phase.ENRICHMENT.value: {"status": "running",
+                                                                           "started_at": at.isoformat()}})
+
+
+def _enriched(flow: Flow, p: Any, at: datetime) -> Flow:
+    counts = p.model_dump(mode="json", exclude={"category"})
+    flow = replace(flow, asset_enrichment_completed=True,
+                   phase_state=_phase(flow, Phase.ENRICHMENT, status="completed", completed_at=at.isoformat(),
+                                      **counts))
+    return _complete(flow, at)
+
+
+def _complete(flow: Flow, at: datetime) -> Flow:
+    child_status = flow.child_status if flow.child_status != "running" else "completed"
+    return replace(flow, status="completed", child_status=child_status, current_phase=Phase.COMPLETE,
+                   progress_percentage=100.0, completed_at=at,
+                   phase_state=flow.phase_state | {Phase.COMPLETE.value: {"status": "completed",
+                                                                         "completed_at": at.isoformat()}})
+
+
+def _failed(flow: Flow, p: Any, at: datetime) -> Flow:
+    return replace(flow, status="failed", child_status="failed", error_message=p.reason, completed_at=at,
+                   phase_state=_phase(flow, p.phase, status="failed", code=p.code, reason=p.reason,
+                                      details=p.details, failed_at=at.isoformat()))
+
+
+def _paused(flow: Flow, p: Any, at: datetime) -> Flow:
+    return replace(flow, status="paused", child_status="paused")
+
+
+def _resumed(flow: Flow, p: Any, at: datetime) -> Flow:
+    return replace(flow, status="running", child_status="running") if flow.status == "paused" else flow
+
+
+_STEPS = {
+    "ImportUploaded": _uploaded,
+    "PhaseProgress": _progress,
+    "ValidationCompleted": _validated,
+    "EnrichmentCompleted": _enriched,
+    "ImportFailed": _failed,
+    "FlowPaused": _paused,
+    "FlowResumed": _resumed,
+}
+EVENT_TYPES = tuple(_STEPS) + ("PhaseRetryRequested",)

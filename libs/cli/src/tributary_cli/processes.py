@@ -1,0 +1,105 @@
+"""The four services as separate OS processes: start, wait until healthy, kill, restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+SERVICES: dict[str, tuple[str, int]] = {
+    # name: (python module, default HTTP port)
+    "ingest": ("ingest", 8001),
+    "validator": ("validator", 8002),
+    "enricher": ("enricher", 8003),
+    "flow-state": ("flow_state", 8004),
+}
+MIGRATION_ORDER = ("ingest", "validator", "enricher", "flow-state")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    env: dict[str, str]
+    log_dir: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    restarts: int = 0
+
+    @property
+    def module(self) -> str:
+        return SERVICES[self.name][0]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        env = os.environ | self.env | {"TRIBUTARY_HTTP_PORT": str(self.port), "TRIBUTARY_HTTP_HOST": "127.0.0.1"}
+        self.process = subprocess.Popen([sys.executable, "-m", self.module, "serve"], env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_dir}/{self.name}.log")
+            try:
+                if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not ready after {timeout}s; see {self.log_dir}/{self.name}.log")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def restart(self) -> None:
+        self.kill()
+        self.restarts += 1
+        self.start()
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Apply every service's migrations (each in its own schema)."""
+    for name in MIGRATION_ORDER:
+        subprocess.run([sys.executable, "-m", SERVICES[name][0], "migrate"], env=os.environ | env, check=True)
+
+
+def start_all(env: dict[str, str], log_dir: Path, ports: dict[str, int] | None = None) -> dict[str, ServiceProcess]:
+    procs = {name: ServiceProcess(name, (ports or {}).get(name, port), env, log_dir)
+             for name, (_, port) in SERVICES.items()}
+    for p in procs.values():
+        p.start()
+    try:
+        for p in procs.values():
+            p.wait_healthy()
+    except Exception:
+        stop_all(procs)
+        raise
+    return procs
+
+
+def stop_all(procs: dict[str, ServiceProcess]) -> None:
+    for p in procs.values():
+        p.stop()

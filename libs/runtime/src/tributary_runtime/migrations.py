@@ -6,14 +6,11 @@ lives in its own schema, so the four histories never meet.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import pool, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import create_engine, pool, text
 
 from .settings import ServiceSettings
 
@@ -29,7 +26,7 @@ def alembic_config(script_location: Path, schema: str, database_url: str) -> Con
 def upgrade(script_location: Path, schema: str, settings: ServiceSettings | None = None,
             revision: str = "head") -> None:
     settings = settings or ServiceSettings()
-    command.upgrade(alembic_config(script_location, schema, settings.sqlalchemy_url), revision)
+    command.upgrade(alembic_config(script_location, schema, settings.migration_url), revision)
 
 
 def run_env() -> None:
@@ -38,7 +35,10 @@ def run_env() -> None:
     schema = cfg.attributes["schema"]
     url = cfg.attributes["database_url"]
 
-    def migrate(connection: Connection) -> None:
+    # psycopg (not asyncpg) here: migrations are multi-statement scripts, which
+    # asyncpg's prepared statements refuse.
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         connection.execute(text(f'SET search_path TO "{schema}", public'))
         connection.commit()
@@ -51,10 +51,4 @@ def run_env() -> None:
         with context.begin_transaction():
             context.run_migrations()
 
-    async def main() -> None:
-        engine = create_async_engine(url, poolclass=pool.NullPool)
-        async with engine.connect() as connection:
-            await connection.run_sync(migrate)
-        await engine.dispose()
-
-    asyncio.run(main())
+    engine.dispose()

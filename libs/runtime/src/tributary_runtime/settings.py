@@ -39,8 +39,8 @@ class ServiceSettings(BaseSettings):
         return plain_dsn(self.database_url)
 
     @property
-    def sqlalchemy_url(self) -> str:
-        return "postgresql+asyncpg://" + self.asyncpg_dsn.split("://", 1)[1]
+    def migration_url(self) -> str:
+        return "postgresql+psycopg://" + self.asyncpg_dsn.split("://", 1)[1]
 
 
 def plain_dsn(url: str) -> str:

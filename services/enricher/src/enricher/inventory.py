@@ -38,7 +38,7 @@ def number(column: str) -> str:
 
 
 STAGED = "FROM staged_rows r JOIN staged_batches b USING (import_id, batch_seq) WHERE r.import_id = $1"
-ASSET_ID = "md5($2::text || '/' || $3::text || '/' || {key})::uuid"
+ASSET_ID = "md5($2::uuid::text || '/' || $3::uuid::text || '/' || {key})::uuid"
 
 CMDB_FIELDS = ("hostname", "fqdn", "ip_address", "mac_address", "serial_number", "external_id", "asset_type",
                "environment", "criticality", "operating_system")
@@ -63,8 +63,8 @@ async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
         ), up AS (
             INSERT INTO assets AS t (asset_id, client_account_id, engagement_id, identity_key, name,
                                      {', '.join(CMDB_FIELDS)}, first_import_id, last_import_id, created_at, updated_at)
-            SELECT {ASSET_ID.format(key='identity_key')}, $2, $3, identity_key, name, {', '.join(CMDB_FIELDS)},
-                   $1, $1, $4, $4
+            SELECT {ASSET_ID.format(key='identity_key')}, $2::uuid, $3::uuid, identity_key, name, {', '.join(CMDB_FIELDS)},
+                   $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
             FROM src
             ON CONFLICT (client_account_id, engagement_id, identity_key) DO UPDATE SET
                 name = COALESCE(EXCLUDED.name, t.name), {merged},
@@ -94,7 +94,7 @@ async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, in
         ), ins AS (
             INSERT INTO assets (asset_id, client_account_id, engagement_id, identity_key, name, asset_type,
                                 first_import_id, last_import_id, created_at, updated_at)
-            SELECT {ASSET_ID.format(key='identity_key')}, $2, $3, identity_key, name, 'application', $1, $1, $4, $4
+            SELECT {ASSET_ID.format(key='identity_key')}, $2::uuid, $3::uuid, identity_key, name, 'application', $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
             FROM names
             ON CONFLICT (client_account_id, engagement_id, identity_key) DO NOTHING
             RETURNING 1
@@ -119,10 +119,10 @@ async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, in
             INSERT INTO asset_dependencies AS t (dependency_id, client_account_id, engagement_id, source_asset_id,
                 target_asset_id, port, protocol, dependency_type, criticality, confidence, first_import_id,
                 last_import_id, created_at, updated_at)
-            SELECT md5($2::text || '/' || $3::text || '/' || src.source_key || '>' || src.target_key || ':'
+            SELECT md5($2::uuid::text || '/' || $3::uuid::text || '/' || src.source_key || '>' || src.target_key || ':'
                        || coalesce(src.port, 0) || '/' || coalesce(src.protocol, ''))::uuid,
-                   $2, $3, s.asset_id, d.asset_id, src.port, src.protocol, src.dependency_type, src.criticality,
-                   src.confidence, $1, $1, $4, $4
+                   $2::uuid, $3::uuid, s.asset_id, d.asset_id, src.port, src.protocol, src.dependency_type, src.criticality,
+                   src.confidence, $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
             FROM src
             JOIN assets s ON s.client_account_id = $2 AND s.engagement_id = $3 AND s.identity_key = src.source_key
             JOIN assets d ON d.client_account_id = $2 AND d.engagement_id = $3 AND d.identity_key = src.target_key
@@ -171,7 +171,7 @@ async def apply_attributes(conn: asyncpg.Connection, a: Apply, column: str, fiel
             FROM src JOIN assets t ON t.client_account_id = $2 AND t.engagement_id = $3
                                   AND t.identity_key = src.identity_key
         ), up AS (
-            UPDATE assets t SET {column} = m.merged, last_import_id = $1, updated_at = $4
+            UPDATE assets t SET {column} = m.merged, last_import_id = $1::uuid, updated_at = $4::timestamptz
             FROM matched m WHERE t.asset_id = m.asset_id AND m.merged IS DISTINCT FROM m.old
             RETURNING 1
         )

@@ -10,21 +10,20 @@ import tracemalloc
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
-from openpyxl import Workbook
-
 from ingest.parsers import ParsedFile, UploadRejected, open_upload
+from openpyxl import Workbook
 
 # --- fixture builders -------------------------------------------------------
 
 
-def upload(data: bytes) -> tempfile.SpooledTemporaryFile[bytes]:
+def upload(data: bytes) -> BinaryIO:
     """Mimic the HTTP layer: a spooled file left positioned at its end after writing."""
-    spooled: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
+    spooled = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)  # noqa: SIM115 - the test owns it
     spooled.write(data)
-    return spooled
+    return cast(BinaryIO, spooled)
 
 
 def parse(data: bytes, filename: str, content_type: str | None = None, **kwargs: Any) -> ParsedFile:
@@ -47,7 +46,7 @@ def rejected_on_iteration(data: bytes, filename: str, **kwargs: Any) -> tuple[li
     seen: list[Any] = []
     with pytest.raises(UploadRejected) as info:
         for row in parsed.rows:
-            seen.append(row)
+            seen.append(row)  # noqa: PERF402 - keep the rows yielded before the error
     return seen, info.value
 
 
@@ -248,8 +247,17 @@ def test_max_rows() -> None:
 def test_json_value_conversion() -> None:
     data = json.dumps(
         [
-            {" host ": " vm1 ", "cpus": 12, "ram": 1.50, "on": True, "off": False, "tag": None, "blank": "",
-             "nested": {"a": [1, 2.5, "x"]}, "list": ["é"]},
+            {
+                " host ": " vm1 ",
+                "cpus": 12,
+                "ram": 1.50,
+                "on": True,
+                "off": False,
+                "tag": None,
+                "blank": "",
+                "nested": {"a": [1, 2.5, "x"]},
+                "list": ["é"],
+            },
             {"host": "vm2", "extra": 7},
         ]
     ).encode()
@@ -257,10 +265,35 @@ def test_json_value_conversion() -> None:
     assert parsed.file_format == "json"
     assert parsed.header == ["host", "cpus", "ram", "on", "off", "tag", "blank", "nested", "list"]
     assert list(parsed.rows) == [
-        (1, {"host": "vm1", "cpus": "12", "ram": "1.5", "on": "true", "off": "false", "tag": None, "blank": None,
-             "nested": '{"a":[1,2.5,"x"]}', "list": '["é"]'}),
-        (2, {"host": "vm2", "cpus": None, "ram": None, "on": None, "off": None, "tag": None, "blank": None,
-             "nested": None, "list": None, "extra": "7"}),
+        (
+            1,
+            {
+                "host": "vm1",
+                "cpus": "12",
+                "ram": "1.5",
+                "on": "true",
+                "off": "false",
+                "tag": None,
+                "blank": None,
+                "nested": '{"a":[1,2.5,"x"]}',
+                "list": '["é"]',
+            },
+        ),
+        (
+            2,
+            {
+                "host": "vm2",
+                "cpus": None,
+                "ram": None,
+                "on": None,
+                "off": None,
+                "tag": None,
+                "blank": None,
+                "nested": None,
+                "list": None,
+                "extra": "7",
+            },
+        ),
     ]
 
 
@@ -271,6 +304,11 @@ def test_json_numbers_keep_their_written_form() -> None:
 
 def test_json_with_bom() -> None:
     assert rows_of(b'\xef\xbb\xbf[{"a":"x"}]', "x.json") == [(1, {"a": "x"})]
+
+
+def test_json_with_much_leading_whitespace() -> None:
+    assert rows_of(b" " * 5000 + b'\n[{"a":"x"}]', "x.json") == [(1, {"a": "x"})]
+    assert rejected_on_open(b" " * 5000 + b'{"a":"x"}', "x.json").code == "json_not_array"
 
 
 def test_json_top_level_object() -> None:
@@ -370,28 +408,54 @@ def test_ndjson_non_utf8() -> None:
 
 def test_xlsx_cell_conversion() -> None:
     when = dt.datetime(2024, 3, 1, 12, 30)
-    data = xlsx({"Sheet": [
-        ["Name", "CPUs", "RAM", "Created", "On", "Notes", 2024],
-        ["  vm1 ", 4, 1.5, when, True, None, 8.0],
-        ["vm2", 16.0, 0.25, dt.date(2024, 1, 2), False, "   ", "x"],
-    ]})
+    data = xlsx(
+        {
+            "Sheet": [
+                ["Name", "CPUs", "RAM", "Created", "On", "Notes", 2024],
+                ["  vm1 ", 4, 1.5, when, True, None, 8.0],
+                ["vm2", 16.0, 0.25, dt.date(2024, 1, 2), False, "   ", "x"],
+            ]
+        }
+    )
     parsed = parse(data, "export.xlsx")
     assert parsed.file_format == "xlsx"
     assert parsed.header == ["Name", "CPUs", "RAM", "Created", "On", "Notes", "2024"]
     assert list(parsed.rows) == [
-        (1, {"Name": "vm1", "CPUs": "4", "RAM": "1.5", "Created": "2024-03-01T12:30:00", "On": "true",
-             "Notes": None, "2024": "8"}),
-        (2, {"Name": "vm2", "CPUs": "16", "RAM": "0.25", "Created": "2024-01-02T00:00:00", "On": "false",
-             "Notes": None, "2024": "x"}),
+        (
+            1,
+            {
+                "Name": "vm1",
+                "CPUs": "4",
+                "RAM": "1.5",
+                "Created": "2024-03-01T12:30:00",
+                "On": "true",
+                "Notes": None,
+                "2024": "8",
+            },
+        ),
+        (
+            2,
+            {
+                "Name": "vm2",
+                "CPUs": "16",
+                "RAM": "0.25",
+                "Created": "2024-01-02T00:00:00",
+                "On": "false",
+                "Notes": None,
+                "2024": "x",
+            },
+        ),
     ]
 
 
 def test_xlsx_prefers_vinfo_sheet() -> None:
-    data = xlsx({
-        "vSummary": [["Key", "Value"], ["vCenter", "vc1"]],
-        "vInfo": [["VM", "Powerstate"], ["vm1", "poweredOn"]],
-        "vHost": [["Host"], ["esx1"]],
-    })
+    data = xlsx(
+        {
+            "vSummary": [["Key", "Value"], ["vCenter", "vc1"]],
+            "vInfo": [["VM", "Powerstate"], ["vm1", "poweredOn"]],
+            "vHost": [["Host"], ["esx1"]],
+        }
+    )
     parsed = parse(data, "RVTools_export_all.xlsx")
     assert parsed.header == ["VM", "Powerstate"]
     assert list(parsed.rows) == [(1, {"VM": "vm1", "Powerstate": "poweredOn"})]
@@ -517,7 +581,7 @@ def test_latin1_text_without_extension_reports_encoding() -> None:
 def _csv_lines(count: int) -> Iterator[bytes]:
     yield b"Name,IP,OS,Notes\n"
     for i in range(count):
-        yield f"vm-{i:06d},10.{i // 65536}.{i // 256 % 256}.{i % 256},linux,\"note, {i}\"\n".encode()
+        yield f'vm-{i:06d},10.{i // 65536}.{i // 256 % 256}.{i % 256},linux,"note, {i}"\n'.encode()
 
 
 def _ndjson_lines(count: int) -> Iterator[bytes]:
@@ -558,5 +622,4 @@ def test_streaming_keeps_memory_bounded(tmp_path: Path, filename: str, parts: An
 
     assert count == rows
     assert last == rows
-    print(filename, peak, size)
     assert peak < size / 20, f"peak {peak} bytes for a {size}-byte file"

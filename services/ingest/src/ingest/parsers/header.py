@@ -18,9 +18,7 @@ def check_header(cells: Sequence[str | None]) -> list[str]:
     for index, cell in enumerate(cells, start=1):
         name = (cell or "").strip()
         if not name:
-            raise UploadRejected(
-                "blank_column", f"Column {index} of the header has no name.", column=f"#{index}"
-            )
+            raise UploadRejected("blank_column", f"Column {index} of the header has no name.", column=f"#{index}")
         key = name.casefold()
         if key in seen:
             raise UploadRejected(

@@ -56,7 +56,8 @@ def _require_array(stream: BinaryIO) -> None:
     if event != "start_array":
         found = "an object" if event == "start_map" else "a single value"
         raise UploadRejected(
-            "json_not_array", f"The JSON file must contain an array of objects at the top level, but it contains {found}."
+            "json_not_array",
+            f"The JSON file must contain an array of objects at the top level, but it contains {found}.",
         )
 
 

@@ -12,9 +12,7 @@ from .values import json_text
 def require_object(value: Any, row: int, where: str) -> dict[str, Any]:
     """``where`` names the place for the message, e.g. ``"Element 3 of the array"``."""
     if not isinstance(value, dict):
-        raise UploadRejected(
-            "json_row_not_object", f"{where} is {json_kind(value)}, not an object.", row=row
-        )
+        raise UploadRejected("json_row_not_object", f"{where} is {json_kind(value)}, not an object.", row=row)
     return value
 
 

@@ -57,7 +57,7 @@ class LineReader:
                 row=self.row_of(line),
             )
         if line == 1 and raw.startswith(UTF8_BOM):
-            raw = raw[len(UTF8_BOM):]
+            raw = raw[len(UTF8_BOM) :]
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -44,7 +44,9 @@ def _loads(text: str, row: int) -> Any:
         # Decimal keeps numbers as written, matching what ijson yields for JSON arrays.
         return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
     except (json.JSONDecodeError, _NonStandardConstant) as exc:
-        raise UploadRejected("invalid_json", f"Line {row} is not a valid JSON object ({_reason(exc)}).", row=row) from None
+        raise UploadRejected(
+            "invalid_json", f"Line {row} is not a valid JSON object ({_reason(exc)}).", row=row
+        ) from None
 
 
 class _NonStandardConstant(ValueError):

@@ -63,7 +63,7 @@ def _load(stream: BinaryIO) -> Workbook:
     try:
         # data_only: formulas come back as their cached values, not as "=SUM(...)".
         return load_workbook(stream, read_only=True, data_only=True, keep_links=False)
-    except Exception:  # zipfile, XML and openpyxl errors alike mean "not a workbook"
+    except Exception:  # noqa: BLE001 - zipfile, XML and openpyxl errors alike mean "not a workbook"
         raise UploadRejected("invalid_xlsx", "The file is not a valid XLSX workbook.") from None
 
 
@@ -98,8 +98,10 @@ def _next_row(sheet_rows: SheetRows) -> tuple[int, tuple[Any, ...]] | None:
         return next(sheet_rows)
     except StopIteration:
         return None
-    except Exception:  # corrupt sheet XML surfaces here, mid-stream
-        raise UploadRejected("invalid_xlsx", "The workbook is damaged and its sheet cannot be read to the end.") from None
+    except Exception:  # noqa: BLE001 - corrupt sheet XML surfaces here, mid-stream
+        raise UploadRejected(
+            "invalid_xlsx", "The workbook is damaged and its sheet cannot be read to the end."
+        ) from None
 
 
 def _record(header: list[str], cells: Sequence[Any], row_number: int) -> Record:

@@ -104,6 +104,8 @@ def _loads(value: bytes) -> dict[str, Any]:
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:5]:
+        if err["type"] == "json_invalid":
+            return f"not JSON: {err['msg']}"
         loc = ".".join(str(p) for p in err["loc"])
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)

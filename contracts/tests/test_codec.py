@@ -119,3 +119,13 @@ def test_a_json_schema_for_every_event() -> None:
     assert set(exported) == {f"{t}.v{cls.SCHEMA_VERSION}.json" for t, cls in REGISTRY.items()}
     upload = exported["ImportUploaded.v1.json"]
     assert {"event_id", "tenant", "import_id", "payload"} <= set(upload["required"])
+
+
+def test_committed_schemas_are_current() -> None:
+    from pathlib import Path
+
+    committed = Path(__file__).parents[1] / "schemas"
+    for name, schema in schemas().items():
+        path = committed / name
+        assert path.exists(), f"{name} missing: run `make schemas`"
+        assert json.loads(path.read_text()) == schema, f"{name} is stale: run `make schemas`"

@@ -138,3 +138,37 @@ def test_rejected_upload_names_row_and_column(client: TributaryClient) -> None:
     unknown = client.upload_bytes(b"hostname\nweb-1\n", "x.csv", "mainframes")
     assert unknown.status_code == 422 and unknown.json()["detail"]["code"] == "unknown_category"
     assert client.list_flows().json()["total"] == 0
+
+
+def _xlsx(rows: list[list[str]]) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("filename", ["hosts.json", "hosts.ndjson", "hosts.xlsx"])
+def test_json_ndjson_and_xlsx_uploads(client: TributaryClient, filename: str) -> None:
+    import json
+
+    records = [{"Host Name": "j-1", "IP Address": "10.1.0.1"}, {"Host Name": "j-2", "IP Address": "10.1.0.2"}]
+    content = {
+        "hosts.json": json.dumps(records).encode(),
+        "hosts.ndjson": "\n".join(json.dumps(r) for r in records).encode(),
+        "hosts.xlsx": _xlsx([list(records[0])] + [list(r.values()) for r in records]),
+    }[filename]
+    response = client.upload_bytes(content, filename, "cmdb_export")
+    assert response.status_code == 202, response.text
+    assert response.json()["file_format"] == filename.rsplit(".", 1)[1]
+    flow = client.wait_for_flow(response.json()["flow_id"])
+    assert flow["master"]["status"] == "completed"
+    assert flow["child"]["phase_state"]["validation"]["field_mapping"] == {
+        "Host Name": "hostname", "IP Address": "ip_address"}
+    assert flow["child"]["phase_state"]["enrichment"]["assets_created"] == 2

@@ -1,0 +1,86 @@
+"""The flow projection is a pure function of the events: fold them, replay them, compare."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from contracts import (
+    EnrichmentCompleted,
+    Envelope,
+    ImportFailed,
+    ImportUploaded,
+    PhaseProgress,
+    Tenant,
+    ValidationCompleted,
+)
+from flow_state.projection import apply
+
+TENANT = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
+IMPORT, FLOW = uuid.uuid4(), uuid.uuid4()
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def event(payload, seconds: int) -> Envelope:
+    return Envelope.wrap(payload, tenant=TENANT, import_id=IMPORT, flow_id=FLOW, producer="test",
+                         occurred_at=T0 + timedelta(seconds=seconds))
+
+
+UPLOADED = event(ImportUploaded(category="cmdb_export", filename="a.csv", file_format="csv", record_count=10,
+                                batch_count=1, checksum="x"), 0)
+PROGRESS = event(PhaseProgress(phase="validation", rows_done=5, rows_total=10), 1)
+VALIDATED = event(ValidationCompleted(category="cmdb_export", verdict="completed_with_errors", record_count=10,
+                                      valid_count=9, invalid_count=1, error_count=1, batch_count=1, checksum="y",
+                                      field_mapping={"Host": "hostname"}), 2)
+ENRICHED = event(EnrichmentCompleted(category="cmdb_export", rows_applied=9, assets_created=9), 3)
+
+
+def fold(events):
+    flow = None
+    for e in events:
+        flow = apply(flow, e)
+    return flow
+
+
+def test_a_full_import_completes_with_errors() -> None:
+    flow = fold([UPLOADED, PROGRESS, VALIDATED, ENRICHED])
+    assert (flow.status, flow.child_status, flow.current_phase.value) == ("completed", "completed_with_errors",
+                                                                          "complete")
+    assert flow.progress_percentage == 100.0
+    assert flow.data_import_completed and flow.data_validation_completed and flow.field_mapping_completed
+    assert flow.asset_enrichment_completed
+    assert flow.phase_state["validation"]["invalid_count"] == 1
+    assert flow.phase_state["enrichment"]["assets_created"] == 9
+    assert flow.completed_at == T0 + timedelta(seconds=3)
+    assert flow.version == 4 and [t["seq"] for t in flow.timeline] == [1, 2, 3, 4]
+
+
+def test_progress_moves_within_the_phase_span_and_never_backwards() -> None:
+    flow = fold([UPLOADED])
+    assert flow.progress_percentage == 25.0 and flow.current_phase.value == "validation"
+    halfway = apply(flow, PROGRESS)
+    assert halfway.progress_percentage == 42.5
+    earlier = apply(halfway, event(PhaseProgress(phase="validation", rows_done=2, rows_total=10), 2))
+    assert earlier.progress_percentage == 42.5
+
+
+def test_failure_is_terminal_and_keeps_the_reason() -> None:
+    failed = event(ImportFailed(phase="validation", code="required_column", reason="hostname missing"), 1)
+    flow = fold([UPLOADED, failed, VALIDATED])
+    assert (flow.status, flow.child_status, flow.error_message) == ("failed", "failed", "hostname missing")
+    assert flow.phase_state["validation"]["code"] == "required_column"
+    assert not flow.data_validation_completed  # events after a terminal state change nothing but the timeline
+
+
+def test_replay_is_deterministic() -> None:
+    events = [UPLOADED, PROGRESS, VALIDATED, ENRICHED]
+    assert fold(events) == fold(list(events))
+    assert fold(events).child_flow_id == fold(events).child_flow_id
+
+
+def test_validate_only_stops_after_validation() -> None:
+    dry = event(ValidationCompleted(category="cmdb_export", verdict="completed", record_count=10, valid_count=10,
+                                    invalid_count=0, batch_count=0, checksum="z", validate_only=True), 2)
+    flow = fold([UPLOADED, dry])
+    assert (flow.status, flow.current_phase.value, flow.asset_enrichment_completed) == ("completed", "complete",
+                                                                                        False)

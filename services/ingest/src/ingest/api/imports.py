@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from contracts import Category
+from tributary_runtime.deps import ContextDep, DbDep, ProducerDep
 
 from .. import receipts, uploads
 from ..parsers import UploadRejected
-from .deps import ContextDep, DbDep, ProducerDep, SettingsDep
+from .deps import SettingsDep
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 

@@ -1,0 +1,24 @@
+"""FastAPI dependencies every service API shares: the database, the producer, the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aiokafka import AIOKafkaProducer
+from fastapi import Depends, Request
+
+from .db import Database
+from .http import RequestContext, request_context
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.resources.db
+
+
+def get_producer(request: Request) -> AIOKafkaProducer:
+    return request.app.state.resources.producer
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+ProducerDep = Annotated[AIOKafkaProducer, Depends(get_producer)]
+ContextDep = Annotated[RequestContext, Depends(request_context)]

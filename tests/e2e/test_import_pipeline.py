@@ -81,7 +81,7 @@ def test_reimporting_the_same_file_creates_nothing(client: TributaryClient) -> N
 
 
 def test_partly_invalid_file_completes_with_errors(client: TributaryClient) -> None:
-    content = b"hostname,ip_address\nok-1,10.0.0.1\n,10.0.0.2\nok-2,10.0.0.3\n"
+    content = b"hostname,ip_address\nok-1,10.0.0.1\nbad-1,10.0.0.999\nok-2,10.0.0.3\n"
     response = client.upload_bytes(content, "partial.csv", "cmdb_export")
     assert response.status_code == 202, response.text
     flow = client.wait_for_flow(response.json()["flow_id"])
@@ -93,12 +93,13 @@ def test_partly_invalid_file_completes_with_errors(client: TributaryClient) -> N
 
 
 def test_missing_required_column_fails_the_flow_with_the_reason(client: TributaryClient) -> None:
-    response = client.upload_bytes(b"ip_address,os\n10.0.0.1,linux\n", "noid.csv", "cmdb_export")
+    response = client.upload_bytes(b"os,ram\nlinux,16\n", "noid.csv", "cmdb_export")
     assert response.status_code == 202
     flow = client.wait_for_flow(response.json()["flow_id"])
     assert flow["master"]["status"] == "failed"
     assert flow["child"]["status"] == "failed"
-    assert flow["child"]["error_message"] == "required column(s) missing: hostname"
+    assert flow["child"]["error_message"] == (
+        "required column(s) missing: one of external_id, hostname, fqdn, name, ip_address, mac_address, serial_number")
     assert flow["child"]["phase_state"]["validation"]["code"] == "required_column"
     assert flow["timeline"][-1]["event_type"] == "ImportFailed"
 

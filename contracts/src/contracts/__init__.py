@@ -13,6 +13,7 @@ from .codec import (
 from .digest import batch_digest, import_checksum
 from .envelope import Envelope, Payload, Tenant, deterministic_event_id
 from .events import (
+    AgentResult,
     EnrichmentCompleted,
     FlowPaused,
     FlowResumed,
@@ -27,6 +28,7 @@ from .events import (
 )
 
 __all__ = [
+    "AgentResult",
     "PHASES",
     "REGISTRY",
     "Category",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, model_validator
 
 from .categories import Category, Phase
 from .envelope import Payload
@@ -67,6 +67,20 @@ class ImportUploaded(Payload):
     source: Literal["http", "upstream"] = "http"
     flow_name: str | None = None
     validate_only: bool = False
+    # When the stage began (receiving the file); the event's occurred_at is when it ended.
+    started_at: datetime | None = None
+
+
+class AgentResult(BaseModel):
+    """What one validation agent found in an import."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent: str
+    status: Literal["passed", "warnings", "errors"]
+    error_count: NonNegativeInt = 0
+    warning_count: NonNegativeInt = 0
+    rules: list[str] = Field(default_factory=list)
 
 
 class ValidationCompleted(Payload):
@@ -86,6 +100,11 @@ class ValidationCompleted(Payload):
     validate_only: bool = False
     field_mapping: dict[str, str] = Field(default_factory=dict)
     rules_applied: list[str] = Field(default_factory=list)
+    mapping_template: str | None = None
+    extra_columns: list[str] = Field(default_factory=list)
+    agent_results: list[AgentResult] = Field(default_factory=list)
+    findings_by_rule: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    started_at: datetime | None = None
 
 
 class EnrichmentCompleted(Payload):
@@ -102,6 +121,7 @@ class EnrichmentCompleted(Payload):
     parked_edges: NonNegativeInt = 0
     resolved_edges: NonNegativeInt = 0
     unmatched_rows: NonNegativeInt = 0
+    started_at: datetime | None = None
 
 
 class ImportFailed(Payload):
@@ -111,6 +131,7 @@ class ImportFailed(Payload):
     code: str
     reason: str
     details: dict[str, Any] = Field(default_factory=dict)
+    started_at: datetime | None = None
 
 
 class PhaseProgress(Payload):

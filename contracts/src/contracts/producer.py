@@ -9,6 +9,7 @@ is recognised downstream as a duplicate rather than a second copy.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from collections.abc import AsyncIterable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from typing import Any, Literal
 from . import topics
 from .categories import Category
 from .digest import batch_digest, import_checksum
-from .envelope import Envelope, Tenant
+from .envelope import Envelope, Tenant, utcnow
 from .events import Cell, ImportUploaded, RecordBatch, ValidatedBatch
 
 DEFAULT_BATCH_ROWS = 1000
@@ -115,7 +116,9 @@ class ImportSubmitter:
         header: list[str] | None = None,
         validate_only: bool = False,
         flow_name: str | None = None,
+        started_at: datetime | None = None,
     ) -> SubmittedImport:
+        started_at = started_at or utcnow()
         import_id = import_id or uuid.uuid4()
         flow_id = flow_id or uuid.uuid4()
         batcher = RecordBatcher(Category(category), max_rows=self.batch_rows)
@@ -147,7 +150,7 @@ class ImportSubmitter:
             category=Category(category), filename=filename, file_format=file_format,
             size_bytes=size_bytes, sha256=sha256, record_count=batcher.record_count,
             batch_count=batcher.batch_count, checksum=batcher.checksum, columns=columns,
-            source=source, validate_only=validate_only, flow_name=flow_name,
+            source=source, validate_only=validate_only, flow_name=flow_name, started_at=started_at,
         )
         env = wrap(marker, "")
         await self._producer.send_and_wait(topics.EVENTS, key=env.key, value=env.encode(),

@@ -22,6 +22,7 @@ class TributaryClient:
     tenant: Tenant
     user_id: str = "cli"
     timeout: float = 120.0
+    validator_url: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -36,10 +37,50 @@ class TributaryClient:
                               files={"file": (filename or path.name, fh)},
                               data={"category": category, "validate_only": str(validate_only).lower()})
 
-    def upload_bytes(self, content: bytes, filename: str, category: str, **kw: Any) -> httpx.Response:
-        headers = self.headers | ({"Idempotency-Key": kw["idempotency_key"]} if kw.get("idempotency_key") else {})
+    def upload_bytes(self, content: bytes, filename: str, category: str, *, idempotency_key: str | None = None,
+                     validate_only: bool = False) -> httpx.Response:
+        headers = self.headers | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
         return httpx.post(f"{self.ingest_url}/v1/imports", headers=headers, timeout=self.timeout,
-                          files={"file": (filename, content)}, data={"category": category})
+                          files={"file": (filename, content)},
+                          data={"category": category, "validate_only": str(validate_only).lower()})
+
+    def _validator(self, path: str, **params: Any) -> httpx.Response:
+        if self.validator_url is None:
+            raise RuntimeError("this client has no validator URL (validator_url)")
+        clean = {k: v for k, v in params.items() if v is not None}
+        return httpx.get(f"{self.validator_url}{path}", headers=self.headers, params=clean, timeout=30)
+
+    def get_validation(self, import_id: uuid.UUID | str) -> httpx.Response:
+        return self._validator(f"/v1/imports/{import_id}/validation")
+
+    def list_issues(self, import_id: uuid.UUID | str, **params: Any) -> httpx.Response:
+        return self._validator(f"/v1/imports/{import_id}/issues", **params)
+
+    def all_issues(self, import_id: uuid.UUID | str, **params: Any) -> list[dict[str, Any]]:
+        """Every finding of an import, page by page."""
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            response = self.list_issues(import_id, page=page, page_size=1000, **params)
+            response.raise_for_status()
+            body = response.json()
+            items.extend(body["items"])
+            if len(items) >= body["total"] or not body["items"]:
+                return items
+            page += 1
+
+    def download_issues(self, import_id: uuid.UUID | str, **params: Any) -> httpx.Response:
+        return self._validator(f"/v1/imports/{import_id}/issues.csv", **params)
+
+    def download_failed_rows(self, import_id: uuid.UUID | str) -> httpx.Response:
+        return self._validator(f"/v1/imports/{import_id}/failed-rows.csv")
+
+    def put_policy(self, category: str, max_error_rate: float, blocking_rules: list[str] | None = None
+                   ) -> httpx.Response:
+        if self.validator_url is None:
+            raise RuntimeError("this client has no validator URL (validator_url)")
+        return httpx.put(f"{self.validator_url}/v1/validation-policies/{category}", headers=self.headers,
+                         json={"max_error_rate": max_error_rate, "blocking_rules": blocking_rules or []}, timeout=10)
 
     def get_import(self, import_id: uuid.UUID | str) -> httpx.Response:
         return httpx.get(f"{self.ingest_url}/v1/imports/{import_id}", headers=self.headers, timeout=10)

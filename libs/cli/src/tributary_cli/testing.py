@@ -114,7 +114,8 @@ def tenant() -> Tenant:
 
 @pytest.fixture
 def client(pipeline: dict[str, processes.ServiceProcess], tenant: Tenant) -> TributaryClient:
-    return TributaryClient(pipeline["ingest"].url, pipeline["flow-state"].url, tenant, user_id="pytest")
+    return TributaryClient(pipeline["ingest"].url, pipeline["flow-state"].url, tenant, user_id="pytest",
+                           validator_url=pipeline["validator"].url)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from contracts import Phase
 from .consumer import EventConsumer, Handler
 from .failures import fail_import_on_dead_letter
 from .http import health_router
-from .resources import open_resources
+from .resources import Resources, open_resources
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,16 @@ async def serve(settings: ServiceSettings, app: FastAPI | None, tasks: list[Task
 class ConsumerSpec:
     group_id: str
     topics: tuple[str, ...]
-    handler: Handler
+    # The handler, or a function building it once the process's resources are open
+    # (for handlers that need the pool beyond the unit's own transaction).
+    handler: Handler | Callable[[Resources], Handler]
     event_types: tuple[str, ...]
     # The phase named in ImportFailed when one of this consumer's messages is dead-lettered.
     failure_phase: Phase
+    needs_resources: bool = False
+
+    def build(self, res: Resources) -> Handler:
+        return self.handler(res) if self.needs_resources else self.handler  # type: ignore[call-arg,return-value]
 
 
 async def run_service(settings: ServiceSettings, *, name: str, schema: str, consumer: ConsumerSpec | None = None,
@@ -83,7 +89,7 @@ async def run_service(settings: ServiceSettings, *, name: str, schema: str, cons
         if consumer is not None:
             event_consumer = EventConsumer(
                 settings=settings, db=res.db, producer=res.producer, group_id=consumer.group_id,
-                topics=consumer.topics, handler=consumer.handler, event_types=consumer.event_types,
+                topics=consumer.topics, handler=consumer.build(res), event_types=consumer.event_types,
                 on_dead_letter=fail_import_on_dead_letter(consumer.failure_phase, name), client_id=name,
             )
             tasks.append(event_consumer.run)

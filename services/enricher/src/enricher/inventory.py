@@ -37,6 +37,11 @@ def number(column: str) -> str:
     return f"CASE WHEN {cell(column)} ~ '^-?[0-9]+(\\.[0-9]+)?$' THEN {cell(column)}::numeric END"
 
 
+# Every non-blank cell of a row outside ``$5`` (the columns stored as such): the canonical
+# columns without a column of their own and the file's extra columns, kept as attributes.
+EXTRA_ATTRIBUTES = ("(SELECT coalesce(jsonb_object_agg(u.c, btrim(u.v)), '{}'::jsonb)"
+                    " FROM unnest(b.columns, r.cells) AS u(c, v)"
+                    " WHERE NULLIF(btrim(u.v), '') IS NOT NULL AND u.c <> ALL($5::text[]))")
 STAGED = "FROM staged_rows r JOIN staged_batches b USING (import_id, batch_seq) WHERE r.import_id = $1"
 ASSET_ID = "md5($2::uuid::text || '/' || $3::uuid::text || '/' || {key})::uuid"
 
@@ -56,20 +61,23 @@ async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
                 SELECT lower(COALESCE({cell('hostname')}, {cell('name')}, {cell('ip_address')},
                                       {cell('serial_number')}, {cell('external_id')})) AS identity_key,
                        COALESCE({cell('name')}, {cell('hostname')}, {cell('ip_address')}) AS name,
-                       {fields}, r.row_number
+                       {fields}, {EXTRA_ATTRIBUTES} AS attributes, r.row_number
                 {STAGED}
             ) s WHERE identity_key IS NOT NULL
             ORDER BY identity_key, row_number DESC
         ), up AS (
             INSERT INTO assets AS t (asset_id, client_account_id, engagement_id, identity_key, name,
-                                     {', '.join(CMDB_FIELDS)}, first_import_id, last_import_id, created_at, updated_at)
+                                     {', '.join(CMDB_FIELDS)}, attributes, first_import_id, last_import_id,
+                                     created_at, updated_at)
             SELECT {ASSET_ID.format(key='identity_key')}, $2::uuid, $3::uuid, identity_key, name, {', '.join(CMDB_FIELDS)},
+                   attributes,
                    $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
             FROM src
             ON CONFLICT (client_account_id, engagement_id, identity_key) DO UPDATE SET
-                name = COALESCE(EXCLUDED.name, t.name), {merged},
+                name = COALESCE(EXCLUDED.name, t.name), {merged}, attributes = t.attributes || EXCLUDED.attributes,
                 last_import_id = EXCLUDED.last_import_id, updated_at = EXCLUDED.updated_at
-            WHERE (t.name, {compare_old}) IS DISTINCT FROM (COALESCE(EXCLUDED.name, t.name), {compare_new})
+            WHERE (t.name, {compare_old}, t.attributes) IS DISTINCT FROM
+                  (COALESCE(EXCLUDED.name, t.name), {compare_new}, t.attributes || EXCLUDED.attributes)
             RETURNING (xmax = 0) AS created
         )
         SELECT (SELECT count(*) FROM src) AS distinct_assets,
@@ -77,7 +85,7 @@ async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
                count(*) FILTER (WHERE NOT created) AS updated
         FROM up
         """,
-        *a.args,
+        *a.args, ["name", *CMDB_FIELDS],
     )
     return {"assets_created": row["created"], "assets_updated": row["updated"],
             "assets_unchanged": row["distinct_assets"] - row["created"] - row["updated"]}

@@ -20,17 +20,21 @@ CHILD = ("id", "flow_id", "master_flow_id", "client_account_id", "engagement_id"
          "data_import_completed", "data_validation_completed", "field_mapping_completed",
          "asset_enrichment_completed", "error_message", "created_at", "updated_at", "completed_at")
 TIMELINE = ("flow_id", "seq", "event_id", "event_type", "phase", "producer", "occurred_at", "detail")
+STEP = ("flow_id", "step_name", "step_order", "status", "description", "records_processed", "output",
+        "error_message", "started_at", "completed_at")
 
 
 def _upsert(table: str, columns: tuple[str, ...], key: str) -> str:
     values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
+    keys = {k.strip() for k in key.split(",")}
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
     return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
 
 
 UPSERT_MASTER = _upsert("master_flows", MASTER, "flow_id")
 UPSERT_CHILD = _upsert("child_flows", CHILD, "id")
+UPSERT_STEP = _upsert("processing_steps", STEP, "flow_id, step_name")
 
 
 async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid.UUID, Flow]:
@@ -43,13 +47,23 @@ async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid
         " FROM master_flows m JOIN child_flows c ON c.master_flow_id = m.flow_id WHERE m.flow_id = ANY($1)",
         flow_ids,
     )
-    return {r["flow_id"]: Flow(**(dict(r) | {"current_phase": Phase(r["current_phase"])})) for r in rows}
+    steps: dict[uuid.UUID, dict[str, dict[str, Any]]] = {}
+    for r in await conn.fetch(f"SELECT {', '.join(STEP)} FROM processing_steps WHERE flow_id = ANY($1)", flow_ids):
+        step = dict(r)
+        for key in ("started_at", "completed_at"):
+            step[key] = step[key].isoformat() if step[key] else None
+        steps.setdefault(step.pop("flow_id"), {})[step["step_name"]] = step
+    return {r["flow_id"]: Flow(**(dict(r) | {"current_phase": Phase(r["current_phase"]),
+                                             "steps": steps.get(r["flow_id"], {})})) for r in rows}
 
 
 async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid.UUID, int]) -> None:
     """Upsert flows and append the timeline entries added since ``first_seq[flow_id]``."""
     await conn.executemany(UPSERT_MASTER, [_master_row(f) for f in flows])
     await conn.executemany(UPSERT_CHILD, [_child_row(f) for f in flows])
+    step_rows = [_step_row(f.flow_id, step) for f in flows for step in f.steps.values()]
+    if step_rows:
+        await conn.executemany(UPSERT_STEP, step_rows)
     timeline = [
         (f.flow_id, e["seq"], uuid.UUID(e["event_id"]), e["event_type"], e["phase"], e["producer"],
          datetime.fromisoformat(e["occurred_at"]), e["detail"])
@@ -58,6 +72,15 @@ async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid
     if timeline:
         await conn.executemany(
             f"INSERT INTO flow_timeline ({', '.join(TIMELINE)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", timeline)
+
+
+def _step_row(flow_id: uuid.UUID, step: dict[str, Any]) -> tuple[Any, ...]:
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    return (flow_id, step["step_name"], step["step_order"], step["status"], step["description"],
+            step["records_processed"], step["output"], step["error_message"], when(step["started_at"]),
+            when(step["completed_at"]))
 
 
 def _master_row(f: Flow) -> tuple[Any, ...]:
@@ -87,8 +110,10 @@ async def get_flow(conn: asyncpg.Connection, client_account_id: uuid.UUID, engag
     child = await conn.fetchrow("SELECT * FROM child_flows WHERE master_flow_id = $1", flow_id)
     timeline = await conn.fetch(
         f"SELECT {', '.join(TIMELINE[1:])} FROM flow_timeline WHERE flow_id = $1 ORDER BY seq", flow_id)
+    steps = await conn.fetch(
+        f"SELECT {', '.join(STEP[1:])} FROM processing_steps WHERE flow_id = $1 ORDER BY step_order", flow_id)
     return {"master": dict(master), "child": dict(child) if child else None,
-            "timeline": [dict(t) for t in timeline]}
+            "steps": [dict(s) for s in steps], "timeline": [dict(t) for t in timeline]}
 
 
 async def list_flows(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID, *,

@@ -58,6 +58,8 @@ class Flow:
     updated_at: datetime
     completed_at: datetime | None
     version: int
+    # Processing steps by name (upload, validation, enrichment), as the seed's ImportProcessingStep.
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     timeline: tuple[dict[str, Any], ...] = field(default=(), compare=False)
 
 
@@ -99,11 +101,35 @@ def _phase(flow: Flow, phase: Phase, **values: Any) -> dict[str, Any]:
     return flow.phase_state | {phase.value: flow.phase_state.get(phase.value, {}) | values}
 
 
+STEP_ORDER = {Phase.UPLOAD: 1, Phase.VALIDATION: 2, Phase.ENRICHMENT: 3}
+
+
+def _step(flow: Flow, phase: Phase, **values: Any) -> dict[str, dict[str, Any]]:
+    """The flow's steps with one step updated (created running on first mention)."""
+    current = flow.steps.get(phase.value) or {
+        "step_name": phase.value, "step_order": STEP_ORDER[phase], "status": "running",
+        "description": f"{phase.value} of the import", "records_processed": 0, "output": {},
+        "error_message": None, "started_at": None, "completed_at": None}
+    return flow.steps | {phase.value: current | values}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
 def _uploaded(flow: Flow, p: Any, at: datetime) -> Flow:
     phase_state = _phase(flow, Phase.UPLOAD, status="completed", record_count=p.record_count,
                          batch_count=p.batch_count, filename=p.filename, file_format=p.file_format,
                          size_bytes=p.size_bytes, source=p.source, completed_at=at.isoformat())
     phase_state = phase_state | {Phase.VALIDATION.value: {"status": "running", "started_at": at.isoformat()}}
+    flow = replace(flow, steps=_step(
+        flow, Phase.UPLOAD, status="completed", records_processed=p.record_count,
+        description=f"Received {p.file_format} {p.filename!r}: {p.record_count} rows in {p.batch_count} batches",
+        output={"filename": p.filename, "file_format": p.file_format, "size_bytes": p.size_bytes,
+                "batch_count": p.batch_count, "source": p.source, "validate_only": p.validate_only},
+        started_at=_iso(p.started_at or at), completed_at=_iso(at)))
+    flow = replace(flow, steps=_step(flow, Phase.VALIDATION, started_at=_iso(at),
+                                     description=f"Validating {p.record_count} {p.category.value} rows"))
     return replace(
         flow, category=p.category.value, flow_name=p.flow_name or f"Data Import - {p.category.value}",
         current_phase=Phase.VALIDATION, progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.VALIDATION]),
@@ -120,7 +146,8 @@ def _progress(flow: Flow, p: Any, at: datetime) -> Flow:
     span = PHASE_START[NEXT_PHASE[p.phase]] - start
     pct = round(start + span * min(p.rows_done / p.rows_total, 1.0), 2)
     return replace(flow, progress_percentage=max(flow.progress_percentage, pct),
-                   phase_state=_phase(flow, p.phase, rows_done=p.rows_done, rows_total=p.rows_total))
+                   phase_state=_phase(flow, p.phase, rows_done=p.rows_done, rows_total=p.rows_total),
+                   steps=_step(flow, p.phase, records_processed=p.rows_done))
 
 
 def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
@@ -129,10 +156,25 @@ def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
     phase_state = _phase(flow, Phase.VALIDATION, status="completed", verdict=p.verdict, completed_at=at.isoformat(),
                          field_mapping=p.field_mapping, **counts)
     agent_state = flow.agent_state | {"validation": {"rules_applied": p.rules_applied, "verdict": p.verdict}}
+    agents = [a.model_dump(mode="json") for a in p.agent_results]
+    agent_state = agent_state | {"validation": agent_state["validation"] | {
+        "agent_results": agents, "mapping_template": p.mapping_template, "extra_columns": p.extra_columns}}
+    phase_state = phase_state | {Phase.VALIDATION.value: phase_state[Phase.VALIDATION.value] | {
+        "findings_by_rule": p.findings_by_rule, "mapping_template": p.mapping_template,
+        "validate_only": p.validate_only}}
+    names = ", ".join(a.agent for a in p.agent_results)
+    steps = _step(flow, Phase.VALIDATION, status="completed", records_processed=p.record_count,
+                  description=f"Ran {len(p.agent_results)} validation agents for {flow.category}: {names}",
+                  output=counts | {"verdict": p.verdict, "agent_results": agents,
+                                   "findings_by_rule": p.findings_by_rule, "mapping_template": p.mapping_template},
+                  started_at=_iso(p.started_at) or flow.steps.get(Phase.VALIDATION.value, {}).get("started_at"),
+                  completed_at=_iso(at))
     flow = replace(flow, data_validation_completed=True, field_mapping_completed=bool(p.field_mapping),
-                   agent_state=agent_state, phase_state=phase_state, child_status=p.verdict)
+                   agent_state=agent_state, phase_state=phase_state, child_status=p.verdict, steps=steps)
     if p.validate_only:
         return _complete(flow, at)
+    flow = replace(flow, steps=_step(flow, Phase.ENRICHMENT, started_at=_iso(at),
+                                     description=f"Enriching the inventory with {p.valid_count} accepted rows"))
     return replace(flow, current_phase=Phase.ENRICHMENT,
                    progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.ENRICHMENT]),
                    phase_state=flow.phase_state | {Phase.ENRICHMENT.value: {"status": "running",
@@ -140,8 +182,11 @@ def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
 
 
 def _enriched(flow: Flow, p: Any, at: datetime) -> Flow:
-    counts = p.model_dump(mode="json", exclude={"category"})
-    flow = replace(flow, asset_enrichment_completed=True,
+    counts = p.model_dump(mode="json", exclude={"category", "started_at"})
+    steps = _step(flow, Phase.ENRICHMENT, status="completed", records_processed=p.rows_applied, output=counts,
+                  started_at=_iso(p.started_at) or flow.steps.get(Phase.ENRICHMENT.value, {}).get("started_at"),
+                  completed_at=_iso(at))
+    flow = replace(flow, asset_enrichment_completed=True, steps=steps,
                    phase_state=_phase(flow, Phase.ENRICHMENT, status="completed", completed_at=at.isoformat(),
                                       **counts))
     return _complete(flow, at)
@@ -156,7 +201,13 @@ def _complete(flow: Flow, at: datetime) -> Flow:
 
 
 def _failed(flow: Flow, p: Any, at: datetime) -> Flow:
-    return replace(flow, status="failed", child_status="failed", error_message=p.reason, completed_at=at,
+    step = flow.steps.get(p.phase.value, {})
+    steps = flow.steps
+    if p.phase in STEP_ORDER:
+        steps = _step(flow, p.phase, status="failed", error_message=p.reason, completed_at=_iso(at),
+                      output=step.get("output", {}) | {"code": p.code, **p.details},
+                      started_at=_iso(p.started_at) or step.get("started_at") or _iso(at))
+    return replace(flow, steps=steps, status="failed", child_status="failed", error_message=p.reason, completed_at=at,
                    phase_state=_phase(flow, p.phase, status="failed", code=p.code, reason=p.reason,
                                       details=p.details, failed_at=at.isoformat()))
 

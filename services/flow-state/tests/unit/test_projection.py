@@ -84,3 +84,37 @@ def test_validate_only_stops_after_validation() -> None:
     flow = fold([UPLOADED, dry])
     assert (flow.status, flow.current_phase.value, flow.asset_enrichment_completed) == ("completed", "complete",
                                                                                         False)
+
+
+def test_each_phase_records_a_processing_step() -> None:
+    from contracts import AgentResult
+
+    validated = event(ValidationCompleted(
+        category="cmdb_export", verdict="completed_with_errors", record_count=10, valid_count=9, invalid_count=1,
+        error_count=1, batch_count=1, checksum="y", field_mapping={"Host": "hostname"},
+        agent_results=[AgentResult(agent="schema", status="errors", error_count=1),
+                       AgentResult(agent="format", status="passed")],
+        started_at=T0 + timedelta(milliseconds=500)), 2)
+    flow = fold([UPLOADED, PROGRESS, validated, ENRICHED])
+    steps = flow.steps
+    assert [(s["step_order"], s["step_name"], s["status"], s["records_processed"])
+            for s in sorted(steps.values(), key=lambda s: s["step_order"])] == [
+        (1, "upload", "completed", 10), (2, "validation", "completed", 10), (3, "enrichment", "completed", 9)]
+    validation = steps["validation"]
+    assert validation["description"] == "Ran 2 validation agents for cmdb_export: schema, format"
+    assert validation["started_at"] == (T0 + timedelta(milliseconds=500)).isoformat()
+    assert validation["completed_at"] == (T0 + timedelta(seconds=2)).isoformat()
+    assert validation["output"]["verdict"] == "completed_with_errors"
+    assert [a["agent"] for a in validation["output"]["agent_results"]] == ["schema", "format"]
+    assert steps["enrichment"]["output"]["assets_created"] == 9
+
+
+def test_a_failed_phase_fails_its_step_with_the_reason() -> None:
+    failed = event(ImportFailed(phase="validation", code="error_threshold", reason="too many invalid rows",
+                                details={"invalid_count": 8}), 2)
+    flow = fold([UPLOADED, PROGRESS, failed])
+    step = flow.steps["validation"]
+    assert (step["status"], step["error_message"], step["records_processed"]) == (
+        "failed", "too many invalid rows", 5)
+    assert step["output"] == {"code": "error_threshold", "invalid_count": 8}
+    assert "enrichment" not in flow.steps

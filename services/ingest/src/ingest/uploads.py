@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -67,6 +68,7 @@ def check_file(upload: Upload) -> list[str]:
 
 async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AIOKafkaProducer,
                  *, max_bytes: int, batch_rows: int) -> Accepted:
+    started_at = datetime.now(UTC)
     import_id = uuid.uuid4()
     if upload.idempotency_key:
         async with db.transaction() as conn:
@@ -101,6 +103,7 @@ async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AI
         tenant=ctx.tenant, category=upload.category, records=parsed.rows, filename=upload.filename,
         user_id=ctx.user_id, import_id=import_id, flow_id=flow_id, file_format=parsed.file_format,
         source="http", size_bytes=size, sha256=sha256, header=header, validate_only=upload.validate_only,
+        started_at=started_at,
     )
     async with db.transaction() as conn:
         await receipts.mark_uploaded(conn, import_id, record_count=submitted.record_count,

@@ -6,19 +6,18 @@ from contracts import ImportUploaded, Phase
 from tributary_runtime import staging
 from tributary_runtime.consumer import Inbound, Unit
 
-from .settings import ValidatorSettings
-from .validation import PRODUCER, validate_import
+from .validation import PRODUCER, Validation, validate_import
 
 EVENT_TYPES = ("RecordBatch", "ImportUploaded")
 
 
 class ValidatorHandler:
-    def __init__(self, settings: ValidatorSettings) -> None:
-        self.settings = settings
+    def __init__(self, validation: Validation) -> None:
+        self.validation = validation
 
     async def __call__(self, unit: Unit, events: list[Inbound]) -> None:
         for inbound in events:
             marker = await staging.join(unit, inbound.envelope, marker_type=ImportUploaded,
                                         phase=Phase.VALIDATION, producer=PRODUCER)
             if marker is not None:
-                await validate_import(unit, marker, self.settings)
+                await validate_import(unit, marker, self.validation)

@@ -1,17 +1,25 @@
-"""Wiring of the validator process: one consumer group over raw records and lifecycle events."""
+"""Wiring of the validator process: one consumer group over raw records and lifecycle events,
+and the findings API."""
 
 from __future__ import annotations
 
 from contracts import Phase, topics
+from tributary_runtime.resources import Resources
 from tributary_runtime.service import ConsumerSpec, run_service
 
 from . import SCHEMA
+from .api import issues, policies
 from .handlers import EVENT_TYPES, ValidatorHandler
+from .llm_usage import PgUsageLedger
 from .settings import ValidatorSettings
+from .validation import Validation
 
 
 async def serve(settings: ValidatorSettings) -> None:
-    consumer = ConsumerSpec(group_id="validator", topics=(topics.RECORDS, topics.EVENTS),
-                            handler=ValidatorHandler(settings), event_types=EVENT_TYPES,
-                            failure_phase=Phase.VALIDATION)
-    await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer)
+    def handler(res: Resources) -> ValidatorHandler:
+        return ValidatorHandler(Validation(settings, PgUsageLedger(res.db.pool)))
+
+    consumer = ConsumerSpec(group_id="validator", topics=(topics.RECORDS, topics.EVENTS), handler=handler,
+                            needs_resources=True, event_types=EVENT_TYPES, failure_phase=Phase.VALIDATION)
+    await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer,
+                      routers=(issues.router, policies.router, policies.rules_router))

@@ -3,8 +3,17 @@ from tributary_runtime.settings import ServiceSettings
 
 class ValidatorSettings(ServiceSettings):
     http_port: int = 8002
-    # An import whose share of invalid rows exceeds this fails instead of completing with errors.
+    # Default verdict threshold: an import whose share of invalid rows exceeds this fails
+    # instead of completing with errors. A tenant can override it per category (policies).
     max_error_rate: float = 0.5
     validated_batch_rows: int = 1000
     # Staged rows are validated and republished in chunks of this size (bounded memory).
     validation_chunk_rows: int = 5000
+
+    # LLM review agent: off unless a model is configured (any litellm model name).
+    llm_model: str | None = None
+    llm_sample_rows: int = 20
+    llm_budget_usd: float = 0.05
+    llm_timeout_s: float = 20.0
+    # Passed to litellm's mock_response: a canned answer for tests and offline demos.
+    llm_mock_response: str | None = None

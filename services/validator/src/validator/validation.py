@@ -1,11 +1,20 @@
-"""Validating a fully staged import: findings, verdict, accepted rows, completion marker."""
+"""Validating a fully staged import: findings, verdict, accepted rows, completion marker.
+
+Pass 1 runs the category's agents over every staged row (chunked, bounded memory) and
+writes the findings; cross-row agents follow (duplicates set-based in SQL, the
+dependency graph from the checker); then the optional LLM review. The verdict comes
+from the findings store, so it is exact however the work was chunked. Pass 2 publishes
+the accepted rows, normalised, and the completion marker last.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from contracts import (
+    AgentResult,
     Category,
     Envelope,
     ImportFailed,
@@ -20,93 +29,214 @@ from tributary_runtime import staging
 from tributary_runtime.consumer import Unit
 from tributary_runtime.progress import ProgressReporter
 
-from . import findings as findings_repo
-from .field_mapping import map_header, missing_required
-from .rules import RULE_IDS, findings_for
+from . import findings as store
+from .duplicates import flag_duplicates
+from .field_mapping import ColumnMapping, map_columns, missing_required
+from .llm_review import ReviewConfig, UsageLedger, review_import
+from .policies import VerdictPolicy, policy_for
+from .rules import AGENTS, RULES, Finding, Rule, checker_for
 from .settings import ValidatorSettings
 
 PRODUCER = "validator"
+LLM_AGENT = "llm_review"
+# Import-level rules raised here rather than by a category's agents.
+IMPORT_RULES = (
+    Rule("required_column", "schema", "error", "a column the category needs is missing from the header"),
+    Rule("no_rows", "schema", "error", "the import has no data rows"),
+    Rule("llm_review", LLM_AGENT, "warning", "an observation of the LLM review agent on a sampled row"),
+    Rule("llm_review_unavailable", LLM_AGENT, "warning", "the LLM review could not run or answer usably"),
+)
+# Columns of our own failed-rows download: ignored when a corrected file comes back.
+OWN_COLUMNS = frozenset({"tributary_errors"})
 
 
-@dataclass
-class Tally:
-    record_count: int = 0
-    errors: int = 0
-    warnings: int = 0
-    invalid_rows: set[int] = field(default_factory=set)
+@dataclass(frozen=True)
+class Validation:
+    """What one validation needs besides the unit of work."""
+
+    settings: ValidatorSettings
+    ledger: UsageLedger
+
+    @property
+    def review(self) -> ReviewConfig:
+        s = self.settings
+        return ReviewConfig(model=s.llm_model, sample_rows=s.llm_sample_rows, budget_usd=s.llm_budget_usd,
+                            timeout_s=s.llm_timeout_s, mock_response=s.llm_mock_response)
 
 
-def mapped(row: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
-    return {mapping.get(k, k): v for k, v in row.items()}
+def rules_of(category: Category) -> dict[str, Rule]:
+    return {r.rule_id: r for r in (*RULES[category], *IMPORT_RULES)}
 
 
-async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], settings: ValidatorSettings) -> None:
+class Columns:
+    """The uploaded header seen through the mapping: canonical names in, uploaded names out."""
+
+    def __init__(self, mapping: ColumnMapping) -> None:
+        self.mapping = mapping
+        self.kept = {col: name for col, name in mapping.columns.items() if name not in OWN_COLUMNS}
+        self.uploaded_name = {name: col for col, name in self.kept.items()}
+
+    def canonical_row(self, row: dict[str, str | None]) -> dict[str, str | None]:
+        return {name: row.get(col) for col, name in self.kept.items()}
+
+    def as_uploaded(self, f: Finding) -> Finding:
+        """Findings name the column as the user's file does, so they can find and fix it."""
+        if f.column is None or f.column not in self.uploaded_name:
+            return f
+        return Finding(f.row_number, self.uploaded_name[f.column], f.rule_id, f.severity, f.message, f.value)
+
+
+async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation) -> None:
     upload = marker.payload
     category = Category(upload.category)
-    conn = unit.conn
-    mapping = map_header(category, upload.columns)
-    run = {"import_id": marker.import_id, "client_account_id": marker.tenant.client_account_id,
-           "engagement_id": marker.tenant.engagement_id, "category": category.value, "field_mapping": mapping}
+    conn, settings = unit.conn, ctx.settings
+    started_at = datetime.now(UTC)
+    mapping = map_columns(category, upload.columns)
+    columns = Columns(mapping)
+    rules = rules_of(category)
+    agent_of = {rule_id: r.agent for rule_id, r in rules.items()}
+    policy = await policy_for(conn, marker.tenant, category, settings.max_error_rate)
+    await store.clear_findings(conn, marker.import_id)
+    run: dict[str, Any] = {
+        "import_id": marker.import_id, "client_account_id": marker.tenant.client_account_id,
+        "engagement_id": marker.tenant.engagement_id, "category": category.value, "field_mapping": mapping.columns,
+        "mapping": mapping.report(), "validate_only": upload.validate_only, "max_error_rate": policy.max_error_rate,
+        "started_at": started_at,
+    }
 
     missing = missing_required(category, mapping)
     if missing:
-        reason = f"required column(s) missing: {', '.join(missing)}"
+        found = [Finding(None, None, "required_column", "error", f"required column missing: {m}") for m in missing]
+        await store.write_findings(conn, marker.import_id, found, agent_of)
+        reason = f"required column(s) missing: {'; '.join(missing)}"
         await _fail(unit, marker, run, upload.record_count, "required_column", reason,
-                    {"missing_columns": missing, "field_mapping": mapping})
+                    {"missing_columns": missing, "mapping": mapping.report()}, started_at)
         return
 
-    # Pass 1: every row's findings, so the verdict is known before anything is published.
-    tally = Tally()
-    progress = ProgressReporter(unit, marker, Phase.VALIDATION, upload.record_count, PRODUCER)
-    async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
-        found = []
-        for row_number, row in chunk:
-            row_findings = findings_for(category, row_number, mapped(row, mapping))
-            for f in row_findings:
-                if f.severity == "error":
-                    tally.errors += 1
-                    tally.invalid_rows.add(row_number)
-                else:
-                    tally.warnings += 1
-            found.extend(row_findings)
-        tally.record_count += len(chunk)
-        await findings_repo.write_findings(conn, marker.import_id, found)
-        await progress.advance(tally.record_count)
+    record_count = await _run_agents(unit, marker, ctx, category, columns, rules, agent_of)
+    tally = await store.counts(conn, marker.import_id)
+    invalid = tally["invalid_rows"]
+    counts = {"record_count": record_count, "valid_count": record_count - invalid, "invalid_count": invalid,
+              "error_count": tally["errors"], "warning_count": tally["warnings"]}
+    agent_results = _agent_results(category, tally["by_rule"], llm=settings.llm_model is not None)
+    by_rule = _by_rule(tally["by_rule"])
+    summary = counts | {"findings_by_rule": by_rule, "agent_results": [a.model_dump() for a in agent_results],
+                        "policy": policy.as_dict()}
+    run |= {"agent_results": summary["agent_results"], "findings_by_rule": by_rule}
 
-    invalid = len(tally.invalid_rows)
-    valid = tally.record_count - invalid
-    counts = {"record_count": tally.record_count, "valid_count": valid, "invalid_count": invalid,
-              "error_count": tally.errors, "warning_count": tally.warnings}
-    rate = invalid / tally.record_count if tally.record_count else 0.0
-    if tally.record_count == 0 or rate > settings.max_error_rate:
-        reason = ("the import has no rows" if tally.record_count == 0 else
-                  f"{invalid} of {tally.record_count} rows are invalid ({rate:.0%}), above the "
-                  f"{settings.max_error_rate:.0%} threshold")
-        await _fail(unit, marker, run | counts, tally.record_count, "error_threshold", reason, counts)
+    failure = _verdict_failure(record_count, invalid, by_rule, tally["by_rule"], policy)
+    if failure is not None:
+        code, reason = failure
+        await _fail(unit, marker, run | counts, record_count, code, reason, summary, started_at)
         return
 
-    # Pass 2: publish the accepted rows, normalised, then the completion marker.
     batcher = RecordBatcher(category, max_rows=settings.validated_batch_rows, payload_type=ValidatedBatch)
     if not upload.validate_only:
-        async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
-            for row_number, row in chunk:
-                if row_number in tally.invalid_rows:
-                    continue
-                batch = batcher.add(row_number, mapped(row, mapping))
-                if batch is not None:
-                    await _publish_batch(unit, marker, batch)
-        batch = batcher.flush()
-        if batch is not None:
-            await _publish_batch(unit, marker, batch)
+        await _publish_accepted(unit, marker, category, columns, batcher, settings)
 
     verdict = "completed_with_errors" if invalid else "completed"
     done = ValidationCompleted(
         category=category, verdict=verdict, batch_count=batcher.batch_count, checksum=batcher.checksum,
-        validate_only=upload.validate_only, field_mapping=mapping, rules_applied=list(RULE_IDS), **counts,
+        validate_only=upload.validate_only, field_mapping=columns.kept, rules_applied=sorted(rules),
+        mapping_template=mapping.template, extra_columns=list(mapping.extras), agent_results=agent_results,
+        findings_by_rule=by_rule, started_at=started_at, **counts,
     )
     await unit.publish(topics.EVENTS, marker.follow(done, producer=PRODUCER, stage_key=""))
-    await findings_repo.record_run(conn, run | counts | {"verdict": verdict})
+    await store.record_run(conn, run | counts | {"verdict": verdict})
     await staging.finish(conn, marker.import_id, "validated")
+
+
+async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation, category: Category,
+                      columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str]) -> int:
+    """Every agent over every row; findings go to the store. Returns the number of rows."""
+    conn, settings = unit.conn, ctx.settings
+    checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
+    progress = ProgressReporter(unit, marker, Phase.VALIDATION, marker.payload.record_count, PRODUCER)
+    sample: list[tuple[int, dict[str, str | None]]] = []
+    record_count = 0
+    async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
+        found: list[Finding] = []
+        for row_number, row in chunk:
+            canonical = columns.canonical_row(row)
+            found.extend(checker.check(row_number, canonical)[1])
+            if len(sample) < settings.llm_sample_rows:
+                sample.append((row_number, canonical))
+        record_count += len(chunk)
+        await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, found), agent_of)
+        await progress.advance(record_count)
+    await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, checker.finish()), agent_of)
+    if record_count == 0:
+        return 0
+    if category is Category.CMDB_EXPORT:
+        await flag_duplicates(conn, marker.import_id, columns.uploaded_name, rules)
+    if settings.llm_model:
+        reviewed = await review_import(
+            ctx.ledger, ctx.review, client_account_id=marker.tenant.client_account_id,
+            engagement_id=marker.tenant.engagement_id, import_id=marker.import_id, category=category,
+            columns=list(columns.uploaded_name), sample=sample)
+        await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, reviewed), agent_of)
+    return record_count
+
+
+async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], category: Category, columns: Columns,
+                            batcher: RecordBatcher, settings: ValidatorSettings) -> None:
+    """Pass 2: the rows without errors, normalised by a fresh run of the same agents."""
+    checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
+    names = list(columns.uploaded_name)
+    conn = unit.conn
+    invalid = {r["row_number"] for r in await conn.fetch(
+        "SELECT DISTINCT row_number FROM row_issues WHERE import_id = $1 AND severity = 'error'"
+        " AND row_number IS NOT NULL", marker.import_id)}
+    async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
+        for row_number, row in chunk:
+            if row_number in invalid:
+                continue
+            normalised = checker.check(row_number, columns.canonical_row(row))[0]
+            batch = batcher.add(row_number, {name: normalised.get(name) for name in names})
+            if batch is not None:
+                await _publish_batch(unit, marker, batch)
+    batch = batcher.flush()
+    if batch is not None:
+        await _publish_batch(unit, marker, batch)
+
+
+def _by_rule(rows: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        out[r["rule_id"]] = out.get(r["rule_id"], 0) + r["n"]
+    return out
+
+
+def _agent_results(category: Category, rows: list[dict[str, Any]], *, llm: bool) -> list[AgentResult]:
+    agents = list(AGENTS[category]) + ([LLM_AGENT] if llm else [])
+    rules_by_agent: dict[str, list[str]] = {a: [] for a in agents}
+    for r in (*RULES[category], *IMPORT_RULES):
+        if r.agent in rules_by_agent:
+            rules_by_agent[r.agent].append(r.rule_id)
+    errors = dict.fromkeys(agents, 0)
+    warnings = dict.fromkeys(agents, 0)
+    for r in rows:
+        agent = r["agent"] if r["agent"] in errors else agents[0]
+        (errors if r["severity"] == "error" else warnings)[agent] += r["n"]
+    return [AgentResult(agent=a, status="errors" if errors[a] else "warnings" if warnings[a] else "passed",
+                        error_count=errors[a], warning_count=warnings[a], rules=sorted(rules_by_agent[a]))
+            for a in agents]
+
+
+def _verdict_failure(record_count: int, invalid: int, by_rule: dict[str, int], rows: list[dict[str, Any]],
+                     policy: VerdictPolicy) -> tuple[str, str] | None:
+    if record_count == 0:
+        return "no_rows", "the import has no rows"
+    blocking = sorted({r["rule_id"] for r in rows if r["severity"] == "error" and r["rule_id"] in
+                       policy.blocking_rules})
+    if blocking:
+        listed = ", ".join(f"{rule} ({by_rule[rule]})" for rule in blocking)
+        return "blocking_rule", f"blocking rule(s) failed: {listed}"
+    rate = invalid / record_count
+    if rate > policy.max_error_rate:
+        return "error_threshold", (f"{invalid} of {record_count} rows are invalid ({rate:.1%}), above the "
+                                   f"{policy.max_error_rate:.1%} threshold")
+    return None
 
 
 async def _publish_batch(unit: Unit, marker: Envelope[ImportUploaded], batch: ValidatedBatch) -> None:
@@ -115,11 +245,11 @@ async def _publish_batch(unit: Unit, marker: Envelope[ImportUploaded], batch: Va
 
 
 async def _fail(unit: Unit, marker: Envelope[Any], run: dict[str, Any], record_count: int, code: str,
-                reason: str, details: dict[str, Any]) -> None:
-    failed = ImportFailed(phase=Phase.VALIDATION, code=code, reason=reason, details=details)
+                reason: str, details: dict[str, Any], started_at: datetime) -> None:
+    failed = ImportFailed(phase=Phase.VALIDATION, code=code, reason=reason, details=details, started_at=started_at)
     await unit.publish(topics.EVENTS, marker.follow(failed, producer=PRODUCER, stage_key="validation"))
     defaults = {"record_count": record_count, "valid_count": 0, "invalid_count": 0, "error_count": 0,
                 "warning_count": 0}
-    await findings_repo.record_run(conn=unit.conn, run=defaults | run | {
+    await store.record_run(unit.conn, defaults | run | {
         "verdict": "failed", "failure_code": code, "failure_reason": reason})
     await staging.finish(unit.conn, marker.import_id, "failed")

@@ -1,0 +1,67 @@
+"""In-file duplicate detection for CMDB exports, set-based over the staged rows.
+
+A million-row export cannot keep every key in memory, so each identifier is grouped in
+PostgreSQL: every later row whose normalised key equals an earlier valid row's gets a
+finding naming that first row. Rows that already failed a row rule take no part (the
+first occurrence must be a row that will actually reach the inventory).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from .rules import Rule
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    column: str
+    rule_id: str
+    # SQL over ``cell`` giving the comparable form of the value.
+    normalise: str
+
+
+CMDB_KEYS = (
+    DuplicateKey("external_id", "duplicate_external_id", "lower(btrim(cell))"),
+    DuplicateKey("hostname", "duplicate_hostname", "rtrim(lower(btrim(cell)), '.')"),
+    DuplicateKey("ip_address", "duplicate_ip_address", "lower(btrim(cell))"),
+    DuplicateKey("serial_number", "duplicate_serial_number", "upper(regexp_replace(cell, '\\s+', '', 'g'))"),
+)
+
+_INSERT = """
+WITH keyed AS (
+    SELECT r.row_number, btrim(r.cell) AS value, {key} AS k
+    FROM (SELECT s.row_number, s.cells[array_position(b.columns, $2::text)] AS cell
+          FROM staged_rows s JOIN staged_batches b USING (import_id, batch_seq) WHERE s.import_id = $1) r
+    WHERE NOT EXISTS (SELECT 1 FROM row_issues i WHERE i.import_id = $1 AND i.row_number = r.row_number
+                      AND i.severity = 'error' AND i.rule_id NOT LIKE 'duplicate\\_%')
+), firsts AS (
+    SELECT k, min(row_number) AS first_row FROM keyed WHERE k <> '' GROUP BY k HAVING count(*) > 1
+)
+INSERT INTO row_issues (import_id, row_number, column_name, rule_id, agent, severity, message, value)
+SELECT $1, keyed.row_number, $2::text, $3::text, $4::text, $5::text,
+       format('%s %s also appears in row %s', $2::text, keyed.value, firsts.first_row),
+       keyed.value
+FROM keyed JOIN firsts USING (k)
+WHERE keyed.row_number > firsts.first_row
+"""
+
+
+async def flag_duplicates(conn: asyncpg.Connection, import_id: uuid.UUID, uploaded: dict[str, str],
+                          rules: dict[str, Rule]) -> int:
+    """Write a finding for every later duplicate; returns how many were written.
+
+    ``uploaded`` maps a canonical column to the uploaded column that holds it.
+    """
+    written = 0
+    for key in CMDB_KEYS:
+        if key.column not in uploaded or key.rule_id not in rules:
+            continue
+        rule = rules[key.rule_id]
+        status = await conn.execute(_INSERT.format(key=key.normalise), import_id, uploaded[key.column],
+                                    rule.rule_id, rule.agent, rule.severity)
+        written += int(status.split()[-1])
+    return written

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PACKAGES := contracts libs/runtime libs/cli services/ingest services/validator services/enricher services/flow-state
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo lock dev-up dev-down run schemas clean
+.PHONY: install test demo lock dev-up dev-down run schemas docs clean
 
 $(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ dev-down: install
 
 schemas: install
 	$(BIN)/tributary-contracts export-schemas contracts/schemas
+
+docs: install
+	$(BIN)/python -m validator.rule_catalog > docs/validation-rules.md
 
 # Re-resolve and hash every third-party dependency (needs network access to PyPI).
 lock:

@@ -31,7 +31,7 @@ async def inventory(database_url: str, tenant_id: uuid.UUID) -> tuple[int, int, 
         assets = await conn.fetchval(
             "SELECT count(*) FROM enricher.assets WHERE client_account_id = $1", tenant_id)
         distinct = await conn.fetchval(
-            "SELECT count(DISTINCT identity_key) FROM enricher.assets WHERE client_account_id = $1", tenant_id)
+            "SELECT count(DISTINCT asset_id) FROM enricher.assets WHERE client_account_id = $1", tenant_id)
         runs = await conn.fetch(
             "SELECT counts::text FROM enricher.enrichment_runs WHERE client_account_id = $1", tenant_id)
         return assets, distinct, {"runs": len(runs)}

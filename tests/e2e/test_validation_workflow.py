@@ -42,10 +42,10 @@ async def _fetch(database_url: str, sql: str, *args: object) -> list[asyncpg.Rec
 def _assets(database_url: str, tenant: Tenant) -> list[str]:
     import asyncio
 
-    rows = asyncio.run(_fetch(database_url, "SELECT identity_key FROM enricher.assets"
+    rows = asyncio.run(_fetch(database_url, "SELECT lower(hostname) AS host FROM enricher.assets"
                               " WHERE client_account_id = $1 AND engagement_id = $2 ORDER BY 1",
                               tenant.client_account_id, tenant.engagement_id))
-    return [r["identity_key"] for r in rows]
+    return [r["host"] for r in rows]
 
 
 def _submit(client: TributaryClient, content: bytes, category: str = "cmdb_export", **kw: object) -> dict:

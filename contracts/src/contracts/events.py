@@ -69,6 +69,8 @@ class ImportUploaded(Payload):
     validate_only: bool = False
     # When the stage began (receiving the file); the event's occurred_at is when it ended.
     started_at: datetime | None = None
+    # The system the data comes from (e.g. "servicenow"): the source that reconciliation ranks.
+    source_system: str | None = None
 
 
 class AgentResult(BaseModel):
@@ -105,6 +107,8 @@ class ValidationCompleted(Payload):
     agent_results: list[AgentResult] = Field(default_factory=list)
     findings_by_rule: dict[str, NonNegativeInt] = Field(default_factory=dict)
     started_at: datetime | None = None
+    # The upload's source system, else the recognised vendor template, else None.
+    source_system: str | None = None
 
 
 class EnrichmentCompleted(Payload):
@@ -121,7 +125,32 @@ class EnrichmentCompleted(Payload):
     parked_edges: NonNegativeInt = 0
     resolved_edges: NonNegativeInt = 0
     unmatched_rows: NonNegativeInt = 0
+    duplicate_candidates: NonNegativeInt = 0
+    placeholders_created: NonNegativeInt = 0
     started_at: datetime | None = None
+
+
+class ImportReverted(Payload):
+    """A request to undo one import's contributions to the inventory (recorded by the API)."""
+
+    EVENT_TYPE = "ImportReverted"
+
+    reason: str | None = None
+
+
+class ImportRevertCompleted(Payload):
+    """The enricher removed what only the import contributed and restored what it overwrote."""
+
+    EVENT_TYPE = "ImportRevertCompleted"
+
+    applied: bool = Field(description="false when the import had never been applied to the inventory")
+    assets_removed: NonNegativeInt = 0
+    assets_restored: NonNegativeInt = 0
+    dependencies_removed: NonNegativeInt = 0
+    dependencies_restored: NonNegativeInt = 0
+    edges_reparked: NonNegativeInt = 0
+    parked_edges_removed: NonNegativeInt = 0
+    duplicate_candidates_removed: NonNegativeInt = 0
 
 
 class ImportFailed(Payload):
@@ -187,5 +216,7 @@ LIFECYCLE: tuple[type[Payload], ...] = (
     FlowPaused,
     FlowResumed,
     PhaseRetryRequested,
+    ImportReverted,
+    ImportRevertCompleted,
 )
 ALL_EVENTS: tuple[type[Payload], ...] = (RecordBatch, ValidatedBatch, *LIFECYCLE, FlowStatus)

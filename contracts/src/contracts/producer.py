@@ -117,6 +117,7 @@ class ImportSubmitter:
         validate_only: bool = False,
         flow_name: str | None = None,
         started_at: datetime | None = None,
+        source_system: str | None = None,
     ) -> SubmittedImport:
         started_at = started_at or utcnow()
         import_id = import_id or uuid.uuid4()
@@ -151,6 +152,7 @@ class ImportSubmitter:
             size_bytes=size_bytes, sha256=sha256, record_count=batcher.record_count,
             batch_count=batcher.batch_count, checksum=batcher.checksum, columns=columns,
             source=source, validate_only=validate_only, flow_name=flow_name, started_at=started_at,
+            source_system=source_system,
         )
         env = wrap(marker, "")
         await self._producer.send_and_wait(topics.EVENTS, key=env.key, value=env.encode(),

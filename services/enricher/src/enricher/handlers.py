@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from contracts import Category, EnrichmentCompleted, Envelope, Phase, ValidationCompleted, topics
+from contracts import (
+    Category,
+    EnrichmentCompleted,
+    Envelope,
+    ImportReverted,
+    ImportRevertCompleted,
+    Phase,
+    ValidationCompleted,
+    topics,
+)
 from tributary_runtime import staging
 from tributary_runtime.consumer import Inbound, Unit
 
 from . import inventory
+from .policy import policy_for
+from .revert import is_reverted, revert_import
 
 PRODUCER = "enricher"
-EVENT_TYPES = ("ValidatedBatch", "ValidationCompleted")
+EVENT_TYPES = ("ValidatedBatch", "ValidationCompleted", "ImportReverted")
+# Imports with no source system of their own are ranked as this source.
+DEFAULT_SOURCE = "upload"
 
 
 class EnricherHandler:
     async def __call__(self, unit: Unit, events: list[Inbound]) -> None:
         for inbound in events:
             env = inbound.envelope
+            if env.event_type == "ImportReverted":
+                await revert(unit, env)
+                continue
             if env.event_type == "ValidationCompleted" and env.payload.validate_only:
                 continue  # a dry run: validation was the whole job
             marker = await staging.join(unit, env, marker_type=ValidationCompleted, phase=Phase.ENRICHMENT,
@@ -26,14 +43,33 @@ class EnricherHandler:
                 await enrich(unit, marker)
 
 
+async def _apply_context(unit: Unit, env: Envelope[Any], category: Category, source: str | None) -> inventory.Apply:
+    policy = await policy_for(unit.conn, env.tenant.client_account_id, env.tenant.engagement_id)
+    return inventory.Apply(env.import_id, env.tenant.client_account_id, env.tenant.engagement_id, env.occurred_at,
+                           category, (source or DEFAULT_SOURCE).lower(), policy)
+
+
 async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
-    category = Category(marker.payload.category)
+    if await is_reverted(unit.conn, marker.import_id):
+        # Reverted before it was applied: it never will be.
+        await staging.finish(unit.conn, marker.import_id, "reverted")
+        return
     started_at = datetime.now(UTC)
-    apply = inventory.Apply(marker.import_id, marker.tenant.client_account_id, marker.tenant.engagement_id,
-                            marker.occurred_at)
-    counts = await inventory.apply_import(unit.conn, category, apply)
-    completed = EnrichmentCompleted(category=category, rows_applied=marker.payload.valid_count,
+    a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system)
+    counts = await inventory.apply_import(unit.conn, a)
+    completed = EnrichmentCompleted(category=a.category, rows_applied=marker.payload.valid_count,
                                     started_at=started_at, **counts)
     await unit.publish(topics.EVENTS, marker.follow(completed, producer=PRODUCER, stage_key=""))
-    await inventory.record_run(unit.conn, apply, category, completed.model_dump(mode="json"))
+    await inventory.record_run(unit.conn, a, completed.model_dump(mode="json"))
     await staging.finish(unit.conn, marker.import_id, "applied")
+
+
+async def revert(unit: Unit, env: Envelope[ImportReverted]) -> None:
+    category = await unit.conn.fetchval(
+        "SELECT category FROM enrichment_runs WHERE import_id = $1", env.import_id)
+    a = await _apply_context(unit, env, Category(category or Category.CMDB_EXPORT), None)
+    outcome = await revert_import(unit.conn, a)
+    if outcome is None:
+        return  # reverted before: nothing more to undo
+    done = ImportRevertCompleted(applied=outcome.applied, **outcome.counts)
+    await unit.publish(topics.EVENTS, env.follow(done, producer=PRODUCER, stage_key="revert"))

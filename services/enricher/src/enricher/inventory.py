@@ -1,8 +1,10 @@
-"""Set-based writes of validated rows into the inventory: a few statements per import.
+"""Applying an import's accepted rows to the inventory: a few set-based statements per import.
 
-Ids are derived from the tenant and identity (md5 → uuid), and timestamps come from
-the triggering event, so applying the same events always yields the same rows.
-Empty values never overwrite what is known.
+Each category puts its rows in ``incoming`` (identifiers plus the values it asserts),
+identification matches them to assets, each matched or new asset gets this import's
+claim, and reconciliation decides the current values again. Ids derive from the tenant
+and identifiers, and times come from the triggering event, so applying the same events
+always yields the same rows.
 """
 
 from __future__ import annotations
@@ -15,6 +17,11 @@ import asyncpg
 
 from contracts import Category
 
+from . import dependencies, identification, reconciliation
+from .identification import identifier_columns
+from .policy import InventoryPolicy
+from .reconciliation import CLASSIFICATION, PERFORMANCE
+
 
 @dataclass(frozen=True)
 class Apply:
@@ -22,6 +29,10 @@ class Apply:
     client_account_id: uuid.UUID
     engagement_id: uuid.UUID
     at: datetime
+    category: Category
+    # The import's source system (lower case): what reconciliation ranks.
+    source: str
+    policy: InventoryPolicy
 
     @property
     def args(self) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, datetime]:
@@ -33,178 +44,181 @@ def cell(column: str) -> str:
     return f"NULLIF(btrim(r.cells[array_position(b.columns, '{column}')]), '')"
 
 
-def number(column: str) -> str:
-    return f"CASE WHEN {cell(column)} ~ '^-?[0-9]+(\\.[0-9]+)?$' THEN {cell(column)}::numeric END"
-
-
-# Every non-blank cell of a row outside ``$5`` (the columns stored as such): the canonical
-# columns without a column of their own and the file's extra columns, kept as attributes.
-EXTRA_ATTRIBUTES = ("(SELECT coalesce(jsonb_object_agg(u.c, btrim(u.v)), '{}'::jsonb)"
-                    " FROM unnest(b.columns, r.cells) AS u(c, v)"
-                    " WHERE NULLIF(btrim(u.v), '') IS NOT NULL AND u.c <> ALL($5::text[]))")
 STAGED = "FROM staged_rows r JOIN staged_batches b USING (import_id, batch_seq) WHERE r.import_id = $1"
-ASSET_ID = "md5($2::uuid::text || '/' || $3::uuid::text || '/' || {key})::uuid"
 
-CMDB_FIELDS = ("hostname", "fqdn", "ip_address", "mac_address", "serial_number", "external_id", "asset_type",
-               "environment", "criticality", "operating_system")
+
+def row_claims(a: Apply, only: tuple[str, ...] | None = None) -> str:
+    """The values a row asserts: its non-blank cells (blank ones too when empty values overwrite)."""
+    keep = "" if a.policy.empty_overwrites else " AND NULLIF(btrim(u.v), '') IS NOT NULL"
+    if only is not None:
+        keep += " AND u.c = ANY(ARRAY[" + ", ".join(f"'{c}'" for c in only) + "])"
+    return (f"(SELECT coalesce(jsonb_object_agg(u.c, NULLIF(btrim(u.v), '')), '{{}}'::jsonb)"
+            f" FROM unnest(b.columns, r.cells) AS u(c, v) WHERE true{keep})")
+
+
+async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, source_column: bool) -> None:
+    await identification.create_incoming(conn)
+    source = f"lower(coalesce({cell('source')}, $2))" if source_column else "$2::text"
+    await conn.execute(
+        f"INSERT INTO incoming (row_number, source, source_key, fqdn, host, ip, mac, serial, name, claims)"
+        f" SELECT r.row_number, {source}, {identifier_columns(cell, source)}, {claims} {STAGED}",
+        a.import_id, a.source)
+
+
+async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, *, placeholder: bool = False
+                         ) -> set[uuid.UUID]:
+    rows = await conn.fetch(
+        """
+        INSERT INTO assets (asset_id, client_account_id, engagement_id, name, is_placeholder, created_by_import,
+                            last_import_id, created_at, updated_at)
+        SELECT DISTINCT ON (d.asset_id) d.asset_id, $2::uuid, $3::uuid,
+               coalesce(i.claims->>'name', i.claims->>'hostname', i.claims->>'fqdn', i.claims->>'ip_address',
+                        i.claims->>'serial_number', i.claims->>'external_id', i.host, i.ip, d.asset_id::text),
+               $5, $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
+        FROM identified d JOIN incoming i USING (row_number)
+        WHERE d.outcome = $6
+        ORDER BY d.asset_id, i.row_number
+        ON CONFLICT (asset_id) DO NOTHING
+        RETURNING asset_id
+        """, *a.args, placeholder, outcome)
+    return {r["asset_id"] for r in rows}
+
+
+async def _claim(conn: asyncpg.Connection, a: Apply, outcomes: tuple[str, ...], order: str = "i.row_number DESC"
+                 ) -> None:
+    """This import's claim on each asset it names (one per asset: the row ``order`` puts first)."""
+    await reconciliation.start_touched(conn)
+    await conn.execute(
+        f"""
+        WITH claimed AS (
+            INSERT INTO asset_claims AS c (asset_id, import_id, category, source, asserted_at, row_number, claims)
+            SELECT DISTINCT ON (d.asset_id) d.asset_id, $1::uuid, $2::text, i.source, $3::timestamptz, i.row_number,
+                   i.claims
+            FROM identified d JOIN incoming i USING (row_number) JOIN assets t ON t.asset_id = d.asset_id
+            WHERE d.outcome = ANY($4::text[])
+            ORDER BY d.asset_id, {order}
+            ON CONFLICT (asset_id, import_id) DO UPDATE SET claims = EXCLUDED.claims,
+                row_number = EXCLUDED.row_number, source = EXCLUDED.source
+            RETURNING asset_id
+        )
+        INSERT INTO touched SELECT DISTINCT asset_id FROM claimed
+        """, a.import_id, a.category.value, a.at, list(outcomes))
+
+
+async def _decide(conn: asyncpg.Connection, a: Apply, created: set[uuid.UUID]) -> dict[str, int]:
+    touched = await conn.fetchval("SELECT count(*) FROM touched")
+    changed = await reconciliation.decide(conn, a.policy, a.import_id, a.at)
+    updated = len(changed - created)
+    return {"assets_created": len(created), "assets_updated": updated,
+            "assets_unchanged": touched - len(created) - updated}
+
+
+async def _tally(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("SELECT outcome, count(*) AS n FROM identified GROUP BY outcome")
+    return {r["outcome"]: r["n"] for r in rows}
 
 
 async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
-    fields = ", ".join(f"{cell(f)} AS {f}" for f in CMDB_FIELDS)
-    merged = ", ".join(f"{f} = COALESCE(EXCLUDED.{f}, t.{f})" for f in CMDB_FIELDS)
-    compare_old = ", ".join(f"t.{f}" for f in CMDB_FIELDS)
-    compare_new = ", ".join(f"COALESCE(EXCLUDED.{f}, t.{f})" for f in CMDB_FIELDS)
-    row = await conn.fetchrow(
-        f"""
-        WITH src AS (
-            SELECT DISTINCT ON (identity_key) * FROM (
-                SELECT lower(COALESCE({cell('hostname')}, {cell('name')}, {cell('ip_address')},
-                                      {cell('serial_number')}, {cell('external_id')})) AS identity_key,
-                       COALESCE({cell('name')}, {cell('hostname')}, {cell('ip_address')}) AS name,
-                       {fields}, {EXTRA_ATTRIBUTES} AS attributes, r.row_number
-                {STAGED}
-            ) s WHERE identity_key IS NOT NULL
-            ORDER BY identity_key, row_number DESC
-        ), up AS (
-            INSERT INTO assets AS t (asset_id, client_account_id, engagement_id, identity_key, name,
-                                     {', '.join(CMDB_FIELDS)}, attributes, first_import_id, last_import_id,
-                                     created_at, updated_at)
-            SELECT {ASSET_ID.format(key='identity_key')}, $2::uuid, $3::uuid, identity_key, name, {', '.join(CMDB_FIELDS)},
-                   attributes,
-                   $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
-            FROM src
-            ON CONFLICT (client_account_id, engagement_id, identity_key) DO UPDATE SET
-                name = COALESCE(EXCLUDED.name, t.name), {merged}, attributes = t.attributes || EXCLUDED.attributes,
-                last_import_id = EXCLUDED.last_import_id, updated_at = EXCLUDED.updated_at
-            WHERE (t.name, {compare_old}, t.attributes) IS DISTINCT FROM
-                  (COALESCE(EXCLUDED.name, t.name), {compare_new}, t.attributes || EXCLUDED.attributes)
-            RETURNING (xmax = 0) AS created
-        )
-        SELECT (SELECT count(*) FROM src) AS distinct_assets,
-               count(*) FILTER (WHERE created) AS created,
-               count(*) FILTER (WHERE NOT created) AS updated
-        FROM up
-        """,
-        *a.args, ["name", *CMDB_FIELDS],
-    )
-    return {"assets_created": row["created"], "assets_updated": row["updated"],
-            "assets_unchanged": row["distinct_assets"] - row["created"] - row["updated"]}
+    await _fill_incoming(conn, a, row_claims(a), source_column=True)
+    await identification.identify(conn, a.client_account_id, a.engagement_id)
+    created = await _create_assets(conn, a, "new")
+    await _claim(conn, a, ("new", "matched"))
+    counts = await _decide(conn, a, created)
+    tally = await _tally(conn)
+    candidates = await identification.record_candidates(conn, a.import_id, a.client_account_id, a.engagement_id,
+                                                        a.category.value)
+    resolved = await dependencies.resolve_parked(conn, a)
+    return counts | {"unmatched_rows": tally.get("unidentifiable", 0), "duplicate_candidates": candidates,
+                     "resolved_edges": resolved}
 
 
-async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
-    created_apps = await conn.fetchval(
-        f"""
-        WITH names AS (
-            SELECT DISTINCT ON (lower(n)) lower(n) AS identity_key, n AS name FROM (
-                SELECT {cell('source')} AS n, r.row_number {STAGED}
-                UNION ALL SELECT {cell('target')}, r.row_number {STAGED}
-            ) s WHERE n IS NOT NULL ORDER BY lower(n), row_number
-        ), ins AS (
-            INSERT INTO assets (asset_id, client_account_id, engagement_id, identity_key, name, asset_type,
-                                first_import_id, last_import_id, created_at, updated_at)
-            SELECT {ASSET_ID.format(key='identity_key')}, $2::uuid, $3::uuid, identity_key, name, 'application', $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
-            FROM names
-            ON CONFLICT (client_account_id, engagement_id, identity_key) DO NOTHING
-            RETURNING 1
-        )
-        SELECT count(*) FROM ins
-        """,
-        *a.args,
-    )
-    port = f"CASE WHEN {cell('port')} ~ '^[0-9]{{1,5}}$' THEN {cell('port')}::integer END"
-    row = await conn.fetchrow(
-        f"""
-        WITH src AS (
-            SELECT DISTINCT ON (source_key, target_key, coalesce(port, 0), coalesce(protocol, '')) * FROM (
-                SELECT lower({cell('source')}) AS source_key, lower({cell('target')}) AS target_key,
-                       {port} AS port, upper({cell('protocol')}) AS protocol,
-                       {cell('dependency_type')} AS dependency_type, {cell('criticality')} AS criticality,
-                       {number('confidence')} AS confidence, r.row_number
-                {STAGED}
-            ) s WHERE source_key IS NOT NULL AND target_key IS NOT NULL
-            ORDER BY source_key, target_key, coalesce(port, 0), coalesce(protocol, ''), row_number DESC
-        ), up AS (
-            INSERT INTO asset_dependencies AS t (dependency_id, client_account_id, engagement_id, source_asset_id,
-                target_asset_id, port, protocol, dependency_type, criticality, confidence, first_import_id,
-                last_import_id, created_at, updated_at)
-            SELECT md5($2::uuid::text || '/' || $3::uuid::text || '/' || src.source_key || '>' || src.target_key || ':'
-                       || coalesce(src.port, 0) || '/' || coalesce(src.protocol, ''))::uuid,
-                   $2::uuid, $3::uuid, s.asset_id, d.asset_id, src.port, src.protocol, src.dependency_type, src.criticality,
-                   src.confidence, $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
-            FROM src
-            JOIN assets s ON s.client_account_id = $2 AND s.engagement_id = $3 AND s.identity_key = src.source_key
-            JOIN assets d ON d.client_account_id = $2 AND d.engagement_id = $3 AND d.identity_key = src.target_key
-            ON CONFLICT (client_account_id, engagement_id, source_asset_id, target_asset_id, (coalesce(port, 0)),
-                         (coalesce(protocol, ''))) DO UPDATE SET
-                dependency_type = COALESCE(EXCLUDED.dependency_type, t.dependency_type),
-                criticality = COALESCE(EXCLUDED.criticality, t.criticality),
-                confidence = COALESCE(EXCLUDED.confidence, t.confidence),
-                last_import_id = EXCLUDED.last_import_id, updated_at = EXCLUDED.updated_at
-            WHERE (t.dependency_type, t.criticality, t.confidence) IS DISTINCT FROM
-                  (COALESCE(EXCLUDED.dependency_type, t.dependency_type),
-                   COALESCE(EXCLUDED.criticality, t.criticality), COALESCE(EXCLUDED.confidence, t.confidence))
-            RETURNING (xmax = 0) AS created
-        )
-        SELECT (SELECT count(*) FROM src) AS edges,
-               count(*) FILTER (WHERE created) AS created, count(*) FILTER (WHERE NOT created) AS updated
-        FROM up
-        """,
-        *a.args,
-    )
-    return {"assets_created": created_apps, "dependencies_created": row["created"],
-            "dependencies_updated": row["updated"],
-            "dependencies_unchanged": row["edges"] - row["created"] - row["updated"]}
+async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
+    """Performance on matched servers; the latest measurement per host wins within the file."""
+    identity = ("hostname", "ip_address") if a.policy.create_placeholders else ()
+    await _fill_incoming(conn, a, row_claims(a, only=(*PERFORMANCE, *identity)), source_column=False)
+    # Only hosts and addresses identify a measurement, never a name or serial column of the file.
+    await conn.execute("UPDATE incoming SET source_key = NULL, mac = NULL, serial = NULL, name = NULL")
+    await identification.identify(conn, a.client_account_id, a.engagement_id)
+    created: set[uuid.UUID] = set()
+    placeholders = 0
+    outcomes: tuple[str, ...] = ("matched",)
+    if a.policy.create_placeholders:
+        await conn.execute("UPDATE incoming SET claims = claims || '{\"asset_type\": \"server\"}'::jsonb"
+                           " WHERE row_number IN (SELECT row_number FROM identified WHERE outcome = 'new')")
+        created = await _create_assets(conn, a, "new", placeholder=True)
+        placeholders = len(created)
+        outcomes = ("matched", "new")
+    await _claim(conn, a, outcomes, order="i.claims->>'collected_at' DESC NULLS LAST, i.row_number DESC")
+    counts = await _decide(conn, a, created)
+    tally = await _tally(conn)
+    unmatched = tally.get("unidentifiable", 0) + (0 if a.policy.create_placeholders else tally.get("new", 0))
+    candidates = await identification.record_candidates(conn, a.import_id, a.client_account_id, a.engagement_id,
+                                                        a.category.value)
+    return counts | {"unmatched_rows": unmatched, "placeholders_created": placeholders,
+                     "duplicate_candidates": candidates}
 
 
-PERFORMANCE = ("cpu_avg_pct", "cpu_peak_pct", "memory_avg_pct", "memory_peak_pct", "memory_total", "disk_avg_pct",
-               "disk_peak_pct", "disk_total", "network_avg_mbps", "network_peak_mbps")
-CLASSIFICATION = ("data_store", "classification", "regulation", "data_owner", "record_count")
+# Labels of multi-valued cells come out in vocabulary order, the rest in order of appearance.
+LABEL_ORDER = ("PII", "PCI", "PHI", "confidential", "internal", "public",
+               "GDPR", "HIPAA", "PCI-DSS", "SOX", "CCPA", "GLBA", "FERPA", "LGPD", "PIPEDA")
 
 
-async def apply_attributes(conn: asyncpg.Connection, a: Apply, column: str, fields: tuple[str, ...],
-                           numeric: bool) -> dict[str, int]:
-    """Merge per-host attributes (performance or classification) into matched assets."""
-    value = number if numeric else cell
-    pairs = ", ".join(f"'{f}', {value(f)}" for f in fields)
-    row = await conn.fetchrow(
-        f"""
-        WITH src AS (
-            SELECT DISTINCT ON (identity_key) * FROM (
-                SELECT lower({cell('hostname')}) AS identity_key,
-                       jsonb_strip_nulls(jsonb_build_object({pairs})) AS attrs, r.row_number
-                {STAGED}
-            ) s WHERE identity_key IS NOT NULL ORDER BY identity_key, row_number DESC
-        ), matched AS (
-            SELECT t.asset_id, t.{column} || src.attrs AS merged, t.{column} AS old
-            FROM src JOIN assets t ON t.client_account_id = $2 AND t.engagement_id = $3
-                                  AND t.identity_key = src.identity_key
-        ), up AS (
-            UPDATE assets t SET {column} = m.merged, last_import_id = $1::uuid, updated_at = $4::timestamptz
-            FROM matched m WHERE t.asset_id = m.asset_id AND m.merged IS DISTINCT FROM m.old
-            RETURNING 1
-        )
-        SELECT (SELECT count(*) FROM src) AS hosts, (SELECT count(*) FROM matched) AS matched,
-               (SELECT count(*) FROM up) AS updated
-        """,
-        *a.args,
-    )
-    return {"assets_updated": row["updated"], "assets_unchanged": row["matched"] - row["updated"],
-            "unmatched_rows": row["hosts"] - row["matched"]}
-
-
-async def apply_import(conn: asyncpg.Connection, category: Category, a: Apply) -> dict[str, int]:
-    if category is Category.CMDB_EXPORT:
-        return await apply_cmdb(conn, a)
-    if category is Category.APP_DISCOVERY:
-        return await apply_dependencies(conn, a)
-    if category is Category.INFRASTRUCTURE:
-        return await apply_attributes(conn, a, "performance", PERFORMANCE, numeric=True)
-    return await apply_attributes(conn, a, "classification", CLASSIFICATION, numeric=False)
-
-
-async def record_run(conn: asyncpg.Connection, a: Apply, category: Category, counts: dict[str, int]) -> None:
+async def apply_classification(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
+    """Classification and compliance flags on matched assets: every row about an asset adds its labels."""
+    await _fill_incoming(conn, a, row_claims(a, only=CLASSIFICATION), source_column=False)
+    await conn.execute("UPDATE incoming SET source_key = NULL, mac = NULL, serial = NULL")
+    await identification.identify(conn, a.client_account_id, a.engagement_id)
+    order = "ARRAY[" + ", ".join(f"'{label}'" for label in LABEL_ORDER) + "]"
+    # One claim per asset: the union of its rows' labels (first row carries it).
     await conn.execute(
-        "INSERT INTO enrichment_runs (import_id, client_account_id, engagement_id, category, counts, applied_at)"
-        " VALUES ($1, $2, $3, $5, $6, $4) ON CONFLICT DO NOTHING",
-        *a.args, category.value, counts,
+        f"""
+        WITH rows AS (
+            SELECT d.asset_id, i.row_number, i.claims FROM identified d JOIN incoming i USING (row_number)
+            WHERE d.outcome = 'matched'
+        ), labels AS (
+            SELECT asset_id, k.key, x.label, min(row_number) AS first_row
+            FROM rows CROSS JOIN LATERAL (VALUES ('classification'), ('regulation'), ('data_store'),
+                                                 ('data_owner')) AS k(key)
+            CROSS JOIN LATERAL unnest(string_to_array(rows.claims->>k.key, ',')) AS x(label)
+            GROUP BY 1, 2, 3
+        ), merged AS (
+            SELECT asset_id, jsonb_object_agg(key, labels) AS claims FROM (
+                SELECT asset_id, key, string_agg(label, ',' ORDER BY array_position({order}, label), first_row)
+                       AS labels
+                FROM labels GROUP BY asset_id, key) s
+            GROUP BY asset_id
+        ), totals AS (
+            SELECT asset_id, min(row_number) AS first_row,
+                   sum((claims->>'record_count')::bigint) AS record_count
+            FROM rows GROUP BY asset_id
+        )
+        UPDATE incoming i SET claims = coalesce(m.claims, '{{}}'::jsonb)
+            || jsonb_strip_nulls(jsonb_build_object('record_count', t.record_count::text))
+        FROM totals t LEFT JOIN merged m USING (asset_id)
+        WHERE i.row_number = t.first_row
+        """)
+    await _claim(conn, a, ("matched",), order="i.row_number")
+    counts = await _decide(conn, a, set())
+    tally = await _tally(conn)
+    candidates = await identification.record_candidates(conn, a.import_id, a.client_account_id, a.engagement_id,
+                                                        a.category.value)
+    return counts | {"unmatched_rows": tally.get("new", 0) + tally.get("unidentifiable", 0),
+                     "duplicate_candidates": candidates}
+
+
+async def apply_import(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
+    if a.category is Category.CMDB_EXPORT:
+        return await apply_cmdb(conn, a)
+    if a.category is Category.APP_DISCOVERY:
+        return await dependencies.apply_dependencies(conn, a)
+    if a.category is Category.INFRASTRUCTURE:
+        return await apply_performance(conn, a)
+    return await apply_classification(conn, a)
+
+
+async def record_run(conn: asyncpg.Connection, a: Apply, counts: dict[str, object]) -> None:
+    await conn.execute(
+        "INSERT INTO enrichment_runs (import_id, client_account_id, engagement_id, category, counts, applied_at,"
+        " source) VALUES ($1, $2, $3, $5, $6, $4, $7) ON CONFLICT DO NOTHING",
+        *a.args, a.category.value, counts, a.source,
     )

@@ -1,4 +1,5 @@
-"""Wiring of the enricher process: one consumer group over validated records and lifecycle events."""
+"""Wiring of the enricher process: one consumer group over validated records and lifecycle events,
+and the inventory API."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from contracts import Phase, topics
 from tributary_runtime.service import ConsumerSpec, run_service
 
 from . import SCHEMA
+from .api import assets, candidates, dependencies, imports, policy
 from .handlers import EVENT_TYPES, EnricherHandler
 from .settings import EnricherSettings
 
@@ -13,4 +15,5 @@ from .settings import EnricherSettings
 async def serve(settings: EnricherSettings) -> None:
     consumer = ConsumerSpec(group_id="enricher", topics=(topics.VALIDATED_RECORDS, topics.EVENTS),
                             handler=EnricherHandler(), event_types=EVENT_TYPES, failure_phase=Phase.ENRICHMENT)
-    await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer)
+    await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer, routers=(imports.router, assets.router,
+                      dependencies.router, candidates.router, policy.router))

@@ -34,6 +34,7 @@ class Upload:
     content_type: str | None
     category: Category
     validate_only: bool = False
+    source_system: str | None = None
     idempotency_key: str | None = None
 
 
@@ -103,7 +104,7 @@ async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AI
         tenant=ctx.tenant, category=upload.category, records=parsed.rows, filename=upload.filename,
         user_id=ctx.user_id, import_id=import_id, flow_id=flow_id, file_format=parsed.file_format,
         source="http", size_bytes=size, sha256=sha256, header=header, validate_only=upload.validate_only,
-        started_at=started_at,
+        started_at=started_at, source_system=upload.source_system,
     )
     async with db.transaction() as conn:
         await receipts.mark_uploaded(conn, import_id, record_count=submitted.record_count,

@@ -195,6 +195,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
         "memory avg", "mem avg", "ram avg", "memory average", "avg memory", "average memory", "memory usage",
         "memory utilization", "memory utilisation", "memory util", "ram usage", "ram utilization", "mem usage",
         "mem util", "memory pct", "mem pct", "ram pct",
+        # "Disk Used %" has its twin under disk_avg_pct. Only with the percent sign: a bare
+        # "Memory Used" is as often an amount (GB) as a share.
+        "memory used %", "mem used %", "ram used %",
     ),
     "memory_peak_pct": (
         "memory peak", "mem peak", "ram peak", "memory max", "mem max", "max memory", "peak memory",

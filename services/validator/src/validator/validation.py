@@ -9,6 +9,8 @@ the accepted rows, normalised, and the completion marker last.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,7 +85,9 @@ class Columns:
         """Findings name the column as the user's file does, so they can find and fix it."""
         if f.column is None or f.column not in self.uploaded_name:
             return f
-        return Finding(f.row_number, self.uploaded_name[f.column], f.rule_id, f.severity, f.message, f.value)
+        uploaded = self.uploaded_name[f.column]
+        message = re.sub(rf"\b{re.escape(f.column)}\b", lambda _: uploaded, f.message)
+        return Finding(f.row_number, uploaded, f.rule_id, f.severity, message, f.value)
 
 
 async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation) -> None:
@@ -139,7 +143,8 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
         category=category, verdict=verdict, batch_count=batcher.batch_count, checksum=batcher.checksum,
         validate_only=upload.validate_only, field_mapping=columns.kept, rules_applied=sorted(rules),
         mapping_template=mapping.template, extra_columns=list(mapping.extras), agent_results=agent_results,
-        findings_by_rule=by_rule, started_at=started_at, **counts,
+        findings_by_rule=by_rule, started_at=started_at,
+        source_system=upload.source_system or mapping.template, **counts,
     )
     await unit.publish(topics.EVENTS, marker.follow(done, producer=PRODUCER, stage_key=""))
     await store.record_run(conn, run | counts | {"verdict": verdict})

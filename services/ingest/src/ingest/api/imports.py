@@ -57,6 +57,8 @@ async def submit_import(
     file: Annotated[UploadFile, File(description="CSV, XLSX, JSON array or NDJSON")],
     category: Annotated[str, Form()],
     validate_only: Annotated[bool, Form()] = False,
+    source_system: Annotated[str | None, Form(
+        max_length=100, description="the system the data comes from, e.g. servicenow (ranks its values)")] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     try:
@@ -65,7 +67,8 @@ async def submit_import(
         allowed = ", ".join(c.value for c in Category)
         return _reject(422, UploadRejected("unknown_category", f"category {category!r} is not one of: {allowed}"))
     upload = uploads.Upload(stream=file.file, filename=file.filename or "upload", content_type=file.content_type,
-                            category=cat, validate_only=validate_only, idempotency_key=idempotency_key)
+                            category=cat, validate_only=validate_only, idempotency_key=idempotency_key,
+                            source_system=(source_system or "").strip().lower() or None)
     try:
         accepted = await uploads.accept(upload, ctx, db, producer, max_bytes=settings.max_upload_bytes,
                                         batch_rows=settings.batch_rows)

@@ -1,0 +1,125 @@
+"""Identification: which existing asset (if any) each incoming row is about, set-based.
+
+Identifiers are tried in priority order, as an identification engine does: a
+source-native key (source + external id), then the FQDN, the short host name, the IP
+address, the MAC address, the serial number, and last the name. The first kind that
+matches anything decides:
+- nothing matches: the row is a new asset, its id derived from its strongest identifier;
+- one asset matches: the row is about it, unless a *stronger* identifier of the row
+  contradicts that asset (the row says host b, the IP-matched asset is host a) — then it
+  is a conflict;
+- several assets match: it is ambiguous.
+Conflicts and ambiguities are not merged: they become reviewable duplicate candidates.
+
+Rows to identify are put in the temp table ``incoming`` (``INCOMING_DDL``); results land
+in the temp table ``identified``. Both vanish at commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+# (priority, kind): the order in which identifiers decide.
+KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6, "serial"), (7, "name"))
+
+INCOMING_DDL = """
+DROP TABLE IF EXISTS pg_temp.incoming;
+CREATE TEMP TABLE incoming (
+    row_number integer PRIMARY KEY,
+    source     text NOT NULL,
+    source_key text, fqdn text, host text, ip text, mac text, serial text, name text,
+    claims     jsonb NOT NULL
+) ON COMMIT DROP;
+"""
+
+# Identifier columns of ``incoming`` from a row's normalised cells (``cell(col)`` SQL).
+HOST_FROM = "lower(coalesce({hostname}, {fqdn}))"
+
+
+def identifier_columns(cell: callable, source: str) -> str:  # type: ignore[valid-type]
+    """SELECT list of the identifier columns for rows whose cells ``cell(name)`` yields."""
+    hostname, fqdn = cell("hostname"), cell("fqdn")
+    return f"""
+        CASE WHEN {cell('external_id')} IS NOT NULL
+             THEN lower({source}) || '|' || lower({cell('external_id')}) END AS source_key,
+        lower(coalesce({fqdn}, CASE WHEN {hostname} LIKE '%.%' THEN {hostname} END)) AS fqdn,
+        NULLIF(split_part(lower(coalesce({hostname}, {fqdn})), '.', 1), '') AS host,
+        lower({cell('ip_address')}) AS ip,
+        lower({cell('mac_address')}) AS mac,
+        upper({cell('serial_number')}) AS serial,
+        lower({cell('name')}) AS name"""
+
+
+_IDENTIFY = """
+DROP TABLE IF EXISTS pg_temp.identified;
+CREATE TEMP TABLE identified ON COMMIT DROP AS
+WITH ids AS (
+    SELECT i.row_number, k.prio, k.kind, k.value
+    FROM incoming i CROSS JOIN LATERAL (VALUES
+        (1, 'source_key', i.source_key), (2, 'fqdn', i.fqdn), (3, 'host', i.host), (4, 'ip', i.ip),
+        (5, 'mac', i.mac), (6, 'serial', i.serial), (7, 'name', i.name)) AS k(prio, kind, value)
+    WHERE k.value IS NOT NULL
+), m AS (
+    SELECT ids.row_number, ids.prio, ids.kind, ai.asset_id
+    FROM ids JOIN asset_identifiers ai
+      ON ai.client_account_id = '{tenant}' AND ai.engagement_id = '{engagement}'
+     AND ai.kind = ids.kind AND ai.value = ids.value
+), chosen AS (
+    SELECT DISTINCT ON (row_number) row_number, prio, kind FROM m ORDER BY row_number, prio
+), matched AS (
+    SELECT c.row_number, c.prio, c.kind, array_agg(DISTINCT m.asset_id ORDER BY m.asset_id) AS assets
+    FROM chosen c JOIN m USING (row_number, prio) GROUP BY c.row_number, c.prio, c.kind
+), strongest AS (
+    SELECT DISTINCT ON (row_number) row_number, kind, value FROM ids ORDER BY row_number, prio
+)
+SELECT i.row_number,
+       CASE WHEN mt.row_number IS NULL AND s.row_number IS NOT NULL
+                THEN md5('{tenant}/{engagement}/' || s.kind || ':' || s.value)::uuid
+            WHEN cardinality(mt.assets) = 1 THEN mt.assets[1] END AS asset_id,
+       CASE WHEN s.row_number IS NULL THEN 'unidentifiable'
+            WHEN mt.row_number IS NULL THEN 'new'
+            WHEN cardinality(mt.assets) > 1 THEN 'ambiguous'
+            WHEN EXISTS (
+                SELECT 1 FROM ids h JOIN asset_identifiers ai
+                  ON ai.asset_id = mt.assets[1] AND ai.kind = h.kind
+                 AND ai.client_account_id = '{tenant}' AND ai.engagement_id = '{engagement}'
+                WHERE h.row_number = i.row_number AND h.prio < mt.prio
+                  AND (h.kind <> 'source_key' OR split_part(ai.value, '|', 1) = split_part(h.value, '|', 1)))
+                THEN 'conflict'
+            ELSE 'matched' END AS outcome,
+       mt.kind AS matched_on,
+       coalesce(mt.assets, '{{}}'::uuid[]) AS assets
+FROM incoming i LEFT JOIN matched mt USING (row_number) LEFT JOIN strongest s USING (row_number);
+CREATE INDEX ON identified (asset_id);
+"""
+
+
+async def create_incoming(conn: asyncpg.Connection) -> None:
+    await conn.execute(INCOMING_DDL)
+
+
+async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID) -> None:
+    """Fill ``identified`` from ``incoming`` (ids inlined: they are UUIDs, and a multi-statement
+    script cannot take parameters)."""
+    await conn.execute(_IDENTIFY.format(tenant=uuid.UUID(str(client_account_id)),
+                                        engagement=uuid.UUID(str(engagement_id))))
+
+
+async def record_candidates(conn: asyncpg.Connection, import_id: uuid.UUID, client_account_id: uuid.UUID,
+                            engagement_id: uuid.UUID, category: str) -> int:
+    """Conflicting and ambiguous rows become duplicate candidates; returns how many."""
+    status = await conn.execute(
+        """
+        INSERT INTO duplicate_candidates (import_id, row_number, client_account_id, engagement_id, category,
+                                          matched_on, reason, asset_ids, identifiers, claims)
+        SELECT $1, d.row_number, $2, $3, $4, d.matched_on, d.outcome, d.assets,
+               jsonb_strip_nulls(jsonb_build_object('source_key', i.source_key, 'fqdn', i.fqdn, 'host', i.host,
+                   'ip', i.ip, 'mac', i.mac, 'serial', i.serial, 'name', i.name)),
+               i.claims
+        FROM identified d JOIN incoming i USING (row_number)
+        WHERE d.outcome IN ('conflict', 'ambiguous')
+        ON CONFLICT DO NOTHING
+        """, import_id, client_account_id, engagement_id, category)
+    return int(status.split()[-1])

@@ -1,0 +1,124 @@
+"""Reconciliation: an asset's current values are decided, attribute by attribute, from its claims.
+
+Every import that says something about an asset leaves one claim (its values, source and
+time). The current value of an attribute is the claim that wins:
+1. a claim that has gone stale (older than the newest claim on that attribute by more than
+   the tenant's ``stale_after_days``) loses to any fresh one;
+2. then the higher source priority wins;
+3. then the newer claim (event time, then import id, so the order is total).
+Because current values are a function of the claims, reverting an import is deleting its
+claims and deciding again: what it overwrote comes back by itself. Each attribute's
+provenance (import, source, time of the winning claim) is kept next to the values.
+
+Functions here work on the temp table ``touched(asset_id)``: the assets to decide again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+from .policy import InventoryPolicy
+
+TYPED = ("asset_type", "hostname", "fqdn", "ip_address", "mac_address", "serial_number", "external_id", "source",
+         "environment", "criticality", "operating_system")
+PERFORMANCE = ("cpu_avg_pct", "cpu_peak_pct", "memory_avg_pct", "memory_peak_pct", "memory_total", "disk_avg_pct",
+               "disk_peak_pct", "disk_total", "network_avg_mbps", "network_peak_mbps", "collected_at")
+CLASSIFICATION = ("classification", "regulation", "data_store", "data_owner", "record_count")
+NAME_FROM = ("name", "hostname", "fqdn", "ip_address", "serial_number", "external_id")
+NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
+
+TOUCHED_DDL = """
+DROP TABLE IF EXISTS pg_temp.touched;
+CREATE TEMP TABLE touched (asset_id uuid PRIMARY KEY) ON COMMIT DROP;
+"""
+
+
+def _array(names: tuple[str, ...]) -> str:
+    return "ARRAY[" + ", ".join(f"'{n}'" for n in names) + "]"
+
+
+def _subset(keys: tuple[str, ...], numeric: bool) -> str:
+    value = f"CASE WHEN e.v ~ '{NUMERIC}' THEN to_jsonb(e.v::numeric) ELSE to_jsonb(e.v) END" if numeric else \
+        "to_jsonb(e.v)"
+    return (f"(SELECT coalesce(jsonb_object_agg(e.k, {value}), '{{}}'::jsonb)"
+            f" FROM jsonb_each_text(cur.vals) AS e(k, v) WHERE e.k = ANY({_array(keys)}) AND e.v IS NOT NULL)")
+
+
+_NEW_VALUES = f"""
+    coalesce({', '.join(f"cur.vals->>'{n}'" for n in NAME_FROM)}, t.name) AS name,
+    {', '.join(f"cur.vals->>'{c}' AS {c}" for c in TYPED)},
+    jsonb_strip_nulls(cur.vals - {_array(("name", *TYPED, *PERFORMANCE, *CLASSIFICATION))}) AS attributes,
+    {_subset(PERFORMANCE, numeric=True)} AS performance,
+    {_subset(CLASSIFICATION, numeric=False)} AS classification,
+    coalesce(string_to_array(cur.vals->>'regulation', ','), '{{}}') AS compliance_flags,
+    cur.prov AS provenance"""
+_COLUMNS = ("name", *TYPED, "attributes", "performance", "classification", "compliance_flags")
+
+_MATERIALISE = f"""
+WITH c AS (
+    SELECT cl.asset_id, cl.import_id, cl.source, cl.asserted_at, kv.key, kv.value,
+           coalesce(($1::jsonb ->> cl.source)::integer, 0) AS priority
+    FROM asset_claims cl JOIN touched USING (asset_id), jsonb_each_text(cl.claims) AS kv(key, value)
+), w AS (
+    SELECT c.*, max(asserted_at) OVER (PARTITION BY asset_id, key) AS newest FROM c
+), win AS (
+    SELECT DISTINCT ON (asset_id, key) asset_id, key, value, import_id, source, asserted_at FROM w
+    ORDER BY asset_id, key, ($2::integer IS NOT NULL AND asserted_at < newest - make_interval(days => $2::integer)),
+             priority DESC, asserted_at DESC, import_id DESC
+), cur AS (
+    SELECT asset_id, jsonb_object_agg(key, value) AS vals,
+           jsonb_object_agg(key, jsonb_build_object('import_id', import_id, 'source', source,
+                                                    'set_at', asserted_at)) AS prov
+    FROM win GROUP BY asset_id
+), next AS (
+    SELECT t.asset_id, {_NEW_VALUES}
+    FROM cur JOIN assets t USING (asset_id)
+), diff AS (
+    SELECT n.*, ({', '.join(f't.{c}' for c in _COLUMNS)}) IS DISTINCT FROM
+                ({', '.join(f'n.{c}' for c in _COLUMNS)}) AS changed
+    FROM next n JOIN assets t USING (asset_id)
+)
+UPDATE assets t SET {', '.join(f'{c} = d.{c}' for c in _COLUMNS)}, provenance = d.provenance,
+       last_import_id = CASE WHEN d.changed THEN coalesce($3::uuid, t.last_import_id) ELSE t.last_import_id END,
+       updated_at = CASE WHEN d.changed THEN $4::timestamptz ELSE t.updated_at END
+FROM diff d WHERE t.asset_id = d.asset_id AND (d.changed OR t.provenance IS DISTINCT FROM d.provenance)
+RETURNING t.asset_id, d.changed
+"""
+
+_REFRESH_IDENTIFIERS = """
+DELETE FROM asset_identifiers WHERE asset_id IN (SELECT asset_id FROM touched);
+INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
+SELECT DISTINCT a.client_account_id, a.engagement_id, k.kind, k.value, a.asset_id
+FROM assets a JOIN touched USING (asset_id)
+CROSS JOIN LATERAL (VALUES
+    ('fqdn', lower(coalesce(a.fqdn, CASE WHEN a.hostname LIKE '%.%' THEN a.hostname END))),
+    ('fqdn', CASE WHEN a.hostname LIKE '%.%' THEN lower(a.hostname) END),
+    ('host', NULLIF(split_part(lower(coalesce(a.hostname, a.fqdn)), '.', 1), '')),
+    ('ip', lower(a.ip_address)), ('mac', lower(a.mac_address)), ('serial', upper(a.serial_number)),
+    ('name', lower(a.name))) AS k(kind, value)
+WHERE k.value IS NOT NULL
+UNION
+SELECT a.client_account_id, a.engagement_id, 'source_key',
+       lower(coalesce(cl.claims->>'source', cl.source)) || '|' || lower(cl.claims->>'external_id'), a.asset_id
+FROM assets a JOIN touched USING (asset_id) JOIN asset_claims cl USING (asset_id)
+WHERE cl.claims->>'external_id' IS NOT NULL;
+"""
+
+
+async def start_touched(conn: asyncpg.Connection) -> None:
+    await conn.execute(TOUCHED_DDL)
+
+
+async def decide(conn: asyncpg.Connection, policy: InventoryPolicy, import_id: uuid.UUID | None,
+                 at: datetime) -> set[uuid.UUID]:
+    """Decide the current values of every touched asset; returns the assets whose values changed.
+
+    ``import_id`` becomes the changed assets' last import (None keeps theirs: a revert).
+    """
+    rows = await conn.fetch(_MATERIALISE, {k.lower(): v for k, v in policy.source_priorities.items()},
+                            policy.stale_after_days, import_id, at)
+    await conn.execute(_REFRESH_IDENTIFIERS)
+    return {r["asset_id"] for r in rows if r["changed"]}

@@ -23,6 +23,7 @@ class TributaryClient:
     user_id: str = "cli"
     timeout: float = 120.0
     validator_url: str | None = None
+    enricher_url: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -30,19 +31,48 @@ class TributaryClient:
                 "X-Engagement-Id": str(self.tenant.engagement_id), "X-User-Id": self.user_id}
 
     def upload(self, path: Path, category: str, *, idempotency_key: str | None = None,
-               validate_only: bool = False, filename: str | None = None) -> httpx.Response:
-        headers = self.headers | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+               validate_only: bool = False, filename: str | None = None,
+               source_system: str | None = None) -> httpx.Response:
         with open(path, "rb") as fh:
-            return httpx.post(f"{self.ingest_url}/v1/imports", headers=headers, timeout=self.timeout,
-                              files={"file": (filename or path.name, fh)},
-                              data={"category": category, "validate_only": str(validate_only).lower()})
+            return self.upload_bytes(fh.read(), filename or path.name, category, idempotency_key=idempotency_key,
+                                     validate_only=validate_only, source_system=source_system)
 
     def upload_bytes(self, content: bytes, filename: str, category: str, *, idempotency_key: str | None = None,
-                     validate_only: bool = False) -> httpx.Response:
+                     validate_only: bool = False, source_system: str | None = None) -> httpx.Response:
         headers = self.headers | ({"Idempotency-Key": idempotency_key} if idempotency_key else {})
+        data = {"category": category, "validate_only": str(validate_only).lower()}
+        if source_system:
+            data["source_system"] = source_system
         return httpx.post(f"{self.ingest_url}/v1/imports", headers=headers, timeout=self.timeout,
-                          files={"file": (filename, content)},
-                          data={"category": category, "validate_only": str(validate_only).lower()})
+                          files={"file": (filename, content)}, data=data)
+
+    def _enricher(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        if self.enricher_url is None:
+            raise RuntimeError("this client has no enricher URL (enricher_url)")
+        if "params" in kw:
+            kw["params"] = {k: v for k, v in kw["params"].items() if v is not None}
+        return httpx.request(method, f"{self.enricher_url}{path}", headers=self.headers, timeout=30, **kw)
+
+    def revert_import(self, import_id: uuid.UUID | str, reason: str | None = None) -> httpx.Response:
+        return self._enricher("POST", f"/v1/imports/{import_id}/revert", json={"reason": reason})
+
+    def list_assets(self, **params: Any) -> httpx.Response:
+        return self._enricher("GET", "/v1/assets", params=params)
+
+    def get_asset(self, asset_id: uuid.UUID | str) -> httpx.Response:
+        return self._enricher("GET", f"/v1/assets/{asset_id}")
+
+    def list_dependencies(self, **params: Any) -> httpx.Response:
+        return self._enricher("GET", "/v1/dependencies", params=params)
+
+    def list_parked(self, **params: Any) -> httpx.Response:
+        return self._enricher("GET", "/v1/dependencies/parked", params=params)
+
+    def list_duplicate_candidates(self, **params: Any) -> httpx.Response:
+        return self._enricher("GET", "/v1/duplicate-candidates", params=params)
+
+    def put_inventory_policy(self, **policy: Any) -> httpx.Response:
+        return self._enricher("PUT", "/v1/inventory-policy", json=policy)
 
     def _validator(self, path: str, **params: Any) -> httpx.Response:
         if self.validator_url is None:

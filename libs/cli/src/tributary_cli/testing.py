@@ -115,7 +115,7 @@ def tenant() -> Tenant:
 @pytest.fixture
 def client(pipeline: dict[str, processes.ServiceProcess], tenant: Tenant) -> TributaryClient:
     return TributaryClient(pipeline["ingest"].url, pipeline["flow-state"].url, tenant, user_id="pytest",
-                           validator_url=pipeline["validator"].url)
+                           validator_url=pipeline["validator"].url, enricher_url=pipeline["enricher"].url)
 
 
 @pytest.fixture

@@ -83,7 +83,7 @@ def apply(flow: Flow | None, envelope: Envelope[Any]) -> Flow:
     step = _STEPS.get(envelope.event_type)
     entry = {"seq": flow.version + 1, "event_id": str(envelope.event_id), "event_type": envelope.event_type,
              "producer": envelope.producer, "occurred_at": envelope.occurred_at.isoformat()}
-    if step is not None and flow.status not in TERMINAL:
+    if step is not None and (flow.status not in TERMINAL or envelope.event_type in AFTER_END):
         flow = step(flow, envelope.payload, envelope.occurred_at)
     return replace(flow, version=flow.version + 1, updated_at=max(flow.updated_at, envelope.occurred_at),
                    timeline=(*flow.timeline, entry | {"phase": flow.current_phase.value,
@@ -102,6 +102,9 @@ def _phase(flow: Flow, phase: Phase, **values: Any) -> dict[str, Any]:
 
 
 STEP_ORDER = {Phase.UPLOAD: 1, Phase.VALIDATION: 2, Phase.ENRICHMENT: 3}
+REVERT_STEP = {"step_name": "revert", "step_order": 4, "status": "running", "description": "Reverting the import",
+               "records_processed": 0, "output": {}, "error_message": None, "started_at": None,
+               "completed_at": None}
 
 
 def _step(flow: Flow, phase: Phase, **values: Any) -> dict[str, dict[str, Any]]:
@@ -220,6 +223,32 @@ def _resumed(flow: Flow, p: Any, at: datetime) -> Flow:
     return replace(flow, status="running", child_status="running") if flow.status == "paused" else flow
 
 
+def _revert_requested(flow: Flow, p: Any, at: datetime) -> Flow:
+    if flow.phase_state.get("revert", {}).get("status") == "reverted":
+        return flow
+    steps = flow.steps | {"revert": REVERT_STEP | {"started_at": at.isoformat(),
+                                                   "description": f"Reverting the import: {p.reason or 'requested'}"}}
+    return replace(flow, steps=steps, phase_state=flow.phase_state | {
+        "revert": {"status": "requested", "reason": p.reason, "requested_at": at.isoformat()}})
+
+
+def _reverted(flow: Flow, p: Any, at: datetime) -> Flow:
+    counts = p.model_dump(mode="json")
+    revert = flow.phase_state.get("revert", {}) | {"status": "reverted", "completed_at": at.isoformat(), **counts}
+    step = flow.steps.get("revert", REVERT_STEP) | {
+        "status": "completed", "completed_at": at.isoformat(), "output": counts,
+        "records_processed": p.assets_removed + p.assets_restored + p.dependencies_removed,
+        "description": ("Reverted: removed what only this import contributed, restored what it overwrote"
+                        if p.applied else "Reverted before it was applied: nothing reached the inventory")}
+    flow = replace(flow, phase_state=flow.phase_state | {"revert": revert}, steps=flow.steps | {"revert": step})
+    if flow.status not in TERMINAL:  # reverted before enrichment: it ends here
+        flow = _complete(flow, at)
+    return replace(flow, child_status="reverted")
+
+
+# A finished flow can still be reverted.
+AFTER_END = frozenset({"ImportReverted", "ImportRevertCompleted"})
+
 _STEPS = {
     "ImportUploaded": _uploaded,
     "PhaseProgress": _progress,
@@ -228,5 +257,7 @@ _STEPS = {
     "ImportFailed": _failed,
     "FlowPaused": _paused,
     "FlowResumed": _resumed,
+    "ImportReverted": _revert_requested,
+    "ImportRevertCompleted": _reverted,
 }
 EVENT_TYPES = tuple(_STEPS) + ("PhaseRetryRequested",)

@@ -118,3 +118,18 @@ def test_a_failed_phase_fails_its_step_with_the_reason() -> None:
         "failed", "too many invalid rows", 5)
     assert step["output"] == {"code": "error_threshold", "invalid_count": 8}
     assert "enrichment" not in flow.steps
+
+
+def test_a_completed_flow_shows_its_revert() -> None:
+    from contracts import ImportReverted, ImportRevertCompleted
+
+    requested = event(ImportReverted(reason="wrong file"), 10)
+    done = event(ImportRevertCompleted(applied=True, assets_removed=9), 11)
+    flow = fold([UPLOADED, PROGRESS, VALIDATED, ENRICHED, requested, done])
+    assert (flow.status, flow.child_status) == ("completed", "reverted")
+    assert flow.phase_state["revert"]["status"] == "reverted"
+    assert flow.phase_state["revert"]["assets_removed"] == 9
+    assert flow.phase_state["revert"]["reason"] == "wrong file"
+    assert (flow.steps["revert"]["step_order"], flow.steps["revert"]["status"]) == (4, "completed")
+    # Replaying the same events again changes nothing.
+    assert fold([UPLOADED, PROGRESS, VALIDATED, ENRICHED, requested, done]) == flow

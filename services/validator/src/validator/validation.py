@@ -33,7 +33,7 @@ from tributary_runtime.progress import ProgressReporter
 
 from . import findings as store
 from .duplicates import flag_duplicates
-from .field_mapping import ColumnMapping, map_columns, missing_required
+from .field_mapping import CANONICAL, ColumnMapping, map_columns, missing_required
 from .llm_review import ReviewConfig, UsageLedger, review_import
 from .policies import VerdictPolicy, policy_for
 from .rules import AGENTS, RULES, Finding, Rule, checker_for
@@ -188,6 +188,7 @@ async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], catego
     """Pass 2: the rows without errors, normalised by a fresh run of the same agents."""
     checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
     names = list(columns.uploaded_name)
+    canonical = set(CANONICAL[category])
     conn = unit.conn
     invalid = {r["row_number"] for r in await conn.fetch(
         "SELECT DISTINCT row_number FROM row_issues WHERE import_id = $1 AND severity = 'error'"
@@ -197,7 +198,10 @@ async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], catego
             if row_number in invalid:
                 continue
             normalised = checker.check(row_number, columns.canonical_row(row))[0]
-            batch = batcher.add(row_number, {name: normalised.get(name) for name in names})
+            out = {name: normalised.get(name) for name in names}
+            # Values an agent derived (e.g. every address of a multi-address cell) travel along.
+            out.update((k, v) for k, v in normalised.items() if k not in canonical and k not in out)
+            batch = batcher.add(row_number, out)
             if batch is not None:
                 await _publish_batch(unit, marker, batch)
     batch = batcher.flush()

@@ -206,3 +206,18 @@ def test_every_emitted_rule_is_registered_with_its_severity(category: Category) 
     assert emitted
     for f in emitted:
         assert registered.get(f.rule_id) == f.severity, f
+
+
+def test_a_cell_of_several_addresses_keeps_them_all_and_warns() -> None:
+    from datetime import UTC, datetime
+
+    from contracts import Category
+    from validator.rules import checker_for
+
+    checker = checker_for(Category.CMDB_EXPORT, reference_time=datetime(2026, 11, 1, tzinfo=UTC))
+    row, found = checker.check(3, {"hostname": "app-01", "ip_address": "10.20.2.21, 10.20.9.21"})
+    assert (row["ip_address"], row["ip_addresses"]) == ("10.20.2.21", "10.20.2.21,10.20.9.21")
+    assert [(f.row_number, f.column, f.rule_id, f.severity, f.value) for f in found] == [
+        (3, "ip_address", "multiple_ip_addresses", "warning", "10.20.2.21, 10.20.9.21")]
+    row, found = checker.check(4, {"hostname": "app-02", "ip_address": "10.20.2.21, nonsense"})
+    assert [(f.rule_id, f.severity) for f in found] == [("invalid_ip_address", "error")]

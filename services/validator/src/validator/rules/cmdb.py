@@ -35,6 +35,10 @@ INVALID_IP = Rule(
     "invalid_ip_address", "format", "error",
     "ip_address is not an IPv4 or IPv6 address (leading-zero octets rejected); valid ones are normalised "
     "to the compressed canonical form.")
+MULTIPLE_IPS = Rule(
+    "multiple_ip_addresses", "format", "warning",
+    "ip_address holds several valid addresses (as AWS and Azure exports write them): the first becomes the "
+    "asset's address, all are kept in the ip_addresses attribute.")
 INVALID_MAC = Rule(
     "invalid_mac_address", "format", "error",
     "mac_address is not in aa:bb:cc:dd:ee:ff, AA-BB-CC-DD-EE-FF, aabb.ccdd.eeff or aabbccddeeff form; "
@@ -73,7 +77,7 @@ OUT_OF_RANGE = Rule(
     "[0, 10000000] GB.")
 
 RULES: tuple[Rule, ...] = rule_table((
-    MISSING_IDENTIFIER, INVALID_IP, INVALID_MAC, INVALID_FQDN, INVALID_HOSTNAME, HOSTNAME_UNDERSCORE,
+    MISSING_IDENTIFIER, INVALID_IP, MULTIPLE_IPS, INVALID_MAC, INVALID_FQDN, INVALID_HOSTNAME, HOSTNAME_UNDERSCORE,
     UNKNOWN_ASSET_TYPE, UNKNOWN_ENVIRONMENT, UNKNOWN_CRITICALITY, INVALID_NUMBER, OUT_OF_RANGE,
     Rule("duplicate_external_id", "duplicate_detection", "error",
          "Another row of the file has the same external_id."),
@@ -130,7 +134,11 @@ class CmdbChecker:
                 out["fqdn"] = fqdn
         value = out["ip_address"]
         if value is not None:
-            out["ip_address"] = check_ip(value, row_number, "ip_address", INVALID_IP, findings)
+            addresses = check_ip(value, row_number, "ip_address", INVALID_IP, findings, MULTIPLE_IPS)
+            if "," in addresses:
+                out["ip_address"], out["ip_addresses"] = addresses.split(",", 1)[0], addresses
+            else:
+                out["ip_address"] = addresses
         value = out["mac_address"]
         if value is not None:
             mac = formats.parse_mac(value)

@@ -7,17 +7,31 @@ The rules are passed in because each category registers its own (under its own a
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from . import formats
 from .base import finding
 from .model import Finding, Rule
 
+_ADDRESS_SEPARATORS = re.compile(r"[,;\s|]+")
 
-def check_ip(text: str, row_number: int, column: str, invalid: Rule, out: list[Finding]) -> str:
+
+def check_ip(text: str, row_number: int, column: str, invalid: Rule, out: list[Finding],
+             multiple: Rule | None = None) -> str:
+    """The address normalised; with ``multiple`` given, a list of valid addresses (as vendor exports
+    write them, "10.0.0.5, 10.0.9.5") comes back normalised and comma-joined, with a warning."""
     ip = formats.parse_ip(text)
     if ip is not None:
         return ip
+    parts = [p for p in _ADDRESS_SEPARATORS.split(text) if p]
+    if multiple is not None and len(parts) > 1:
+        parsed = [formats.parse_ip(p) for p in parts]
+        if all(parsed):
+            out.append(finding(multiple, row_number, column,
+                               f"{column} holds {len(parsed)} addresses; the first, {parsed[0]}, is the asset's "
+                               f"address and all are kept in ip_addresses", text))
+            return ",".join(dict.fromkeys(p for p in parsed if p))
     out.append(finding(invalid, row_number, column,
                        f"{column} {text!r} is not an IP address: expected IPv4 (10.0.0.5, no leading zeros) "
                        "or IPv6 (2001:db8::5)", text))

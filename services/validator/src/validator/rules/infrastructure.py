@@ -38,6 +38,10 @@ FUTURE_TOLERANCE = timedelta(days=1)
 MISSING_IDENTIFIER = Rule(
     "missing_identifier", "schema", "error",
     "The row has neither hostname nor ip_address, so it cannot be matched to an asset.")
+MULTIPLE_IPS = Rule(
+    "multiple_ip_addresses", "schema", "warning",
+    "ip_address holds several valid addresses (as AWS and Azure exports write them): the first identifies "
+    "the host.")
 INVALID_IP = Rule(
     "invalid_ip_address", "schema", "error",
     "ip_address is not an IPv4 or IPv6 address (leading-zero octets rejected); valid ones are normalised "
@@ -67,7 +71,7 @@ IMPLAUSIBLE_TIMESTAMP = Rule(
     "after the import's reference time. Valid ones are normalised to ISO-8601 UTC; no zone means UTC.")
 
 RULES: tuple[Rule, ...] = rule_table((
-    MISSING_IDENTIFIER, INVALID_IP, INVALID_HOSTNAME, HOSTNAME_UNDERSCORE, INVALID_NUMBER, OUT_OF_RANGE,
+    MISSING_IDENTIFIER, INVALID_IP, MULTIPLE_IPS, INVALID_HOSTNAME, HOSTNAME_UNDERSCORE, INVALID_NUMBER, OUT_OF_RANGE,
     PEAK_BELOW_AVERAGE, IMPLAUSIBLE_TIMESTAMP,
 ))
 
@@ -108,7 +112,8 @@ class InfrastructureChecker:
             out["hostname"] = check_hostname(hostname, row_number, "hostname", INVALID_HOSTNAME,
                                              HOSTNAME_UNDERSCORE, findings)
         if ip is not None:
-            out["ip_address"] = check_ip(ip, row_number, "ip_address", INVALID_IP, findings)
+            addresses = check_ip(ip, row_number, "ip_address", INVALID_IP, findings, MULTIPLE_IPS)
+            out["ip_address"] = addresses.split(",", 1)[0]
 
         # range; the parsed numbers feed the consistency agent.
         numbers: dict[str, tuple[Decimal, str]] = {}

@@ -71,6 +71,11 @@ def findings(client: TributaryClient, import_id: str) -> list[tuple[Any, ...]]:
                    for i in client.all_issues(import_id)), key=lambda f: (f[0] or 0, f[1] or "", f[2]))
 
 
+def messages(client: TributaryClient, import_id: str) -> dict[tuple[Any, str], str]:
+    """The message of every finding, by (row, rule)."""
+    return {(i["row_number"], i["rule_id"]): i["message"] for i in client.all_issues(import_id)}
+
+
 def counts(flow: dict[str, Any], phase: str, *names: str) -> tuple[Any, ...]:
     state = flow["child"]["phase_state"][phase]
     return tuple(state[name] for name in names)
@@ -203,12 +208,17 @@ def test_aws_migration_hub_cmdb_then_infrastructure(client: TributaryClient, dat
         "conflicts": [],
     }
 
-    # Row 3 lists two addresses in IPAddress: not an IP address, so the row is rejected.
+    # Row 3 lists two valid addresses in IPAddress, as Migration Hub writes them: a warning, not an
+    # error; the first is the asset's address, all of them are kept.
     assert findings(client, receipt["import_id"]) == [
-        (3, "IPAddress", "invalid_ip_address", "format", "error", "10.20.2.21, 10.20.9.21")]
-    assert flow["child"]["status"] == "completed_with_errors"
-    assert counts(flow, "validation", *VALIDATION_COUNTS) == (8, 7, 1, 1, 0)
-    assert counts(flow, "enrichment", "rows_applied", "assets_created", "assets_updated") == (7, 7, 0)
+        (3, "IPAddress", "multiple_ip_addresses", "format", "warning", "10.20.2.21, 10.20.9.21")]
+    assert messages(client, receipt["import_id"]) == {
+        (3, "multiple_ip_addresses"): "IPAddress holds 2 addresses; the first, 10.20.2.21, is the asset's address "
+                                      "and all are kept in ip_addresses"}
+    assert flow["child"]["status"] == "completed"
+    assert validation["verdict"] == "completed"
+    assert counts(flow, "validation", *VALIDATION_COUNTS) == (8, 8, 0, 0, 1)
+    assert counts(flow, "enrichment", "rows_applied", "assets_created", "assets_updated") == (8, 8, 0)
 
     assets = inventory(database_url, tenant)
     # Identity is the host name; INV-1005 has none (nor a VM name), so its IP address.
@@ -219,6 +229,10 @@ def test_aws_migration_hub_cmdb_then_infrastructure(client: TributaryClient, dat
         "web-02.corp.example": asset("web-02", hostname="web-02.corp.example", ip_address="10.20.1.12",
                                      mac_address="00:50:56:9a:10:02", external_id="INV-1002",
                                      operating_system="linux"),
+        # APP-01.CORP.EXAMPLE lower-cased; the first of its two addresses.
+        "app-01.corp.example": asset("app-01", hostname="app-01.corp.example", ip_address="10.20.2.21",
+                                     mac_address="00:50:56:9a:20:01", external_id="INV-1003",
+                                     operating_system="Windows"),
         "db-01.corp.example": asset("db-01", hostname="db-01.corp.example", ip_address="10.20.3.31",
                                     mac_address="00:50:56:9a:30:01", external_id="INV-1004",
                                     operating_system="Windows"),
@@ -240,6 +254,8 @@ def test_aws_migration_hub_cmdb_then_infrastructure(client: TributaryClient, dat
                                 "application": "Storefront"},
         "web-02.corp.example": {"cpu_cores": "2", "memory_gb": "8", "os_version": "RHEL 8.9",
                                 "application": "Storefront"},
+        "app-01.corp.example": {"cpu_cores": "8", "memory_gb": "32", "os_version": "Server 2019 Datacenter",
+                                "application": "Storefront,Payments"},
         "db-01.corp.example": {"cpu_cores": "16", "memory_gb": "128", "os_version": "Server 2016 Standard",
                                "application": "Payments"},
         "10.20.4.41": {"cpu_cores": "4", "memory_gb": "16", "os_version": "Ubuntu 22.04", "application": "Reporting"},
@@ -268,6 +284,22 @@ def test_aws_migration_hub_cmdb_then_infrastructure(client: TributaryClient, dat
         "cpu_cores": "4", "memory_gb": "16", "os_version": "Ubuntu 22.04", "application": "Reporting",
         "cpu_numberofprocessors": "1", "cpu_numberoflogicalcores": "4", "applicationwave": "Wave 2",
     }
+    # Every address of the multi-address cell, normalised and comma-joined, as an attribute.
+    assert assets["app-01.corp.example"].attributes() == {
+        "cpu_cores": "8", "memory_gb": "32", "os_version": "Server 2019 Datacenter",
+        "application": "Storefront,Payments", "ip_addresses": "10.20.2.21,10.20.9.21",
+        "vmware_morefid": "vm-2201", "vmware_vcenterid": "6f3b1c2e-8a4d-4e5f-9b7a-1c2d3e4f5a6b",
+        "cpu_numberofprocessors": "2", "cpu_numberoflogicalcores": "16", "ram_usedsizeinmb_avg": "20480",
+        "ram_usedsizeinmb_max": "28110", "cpu_usagepct_avg": "34.0", "cpu_usagepct_max": "88.4",
+        "diskreadspersecondinkb_avg": "4021", "diskwritespersecondinkb_avg": "1877",
+        "diskreadspersecondinkb_max": "90211", "diskwritespersecondinkb_max": "44120",
+        "diskreadsopspersecond_avg": "120", "diskwritesopspersecond_avg": "64",
+        "diskreadsopspersecond_max": "2210", "diskwritesopspersecond_max": "1380",
+        "networkreadspersecondinkb_avg": "1200", "networkwritespersecondinkb_avg": "980",
+        "networkreadspersecondinkb_max": "8800", "networkwritespersecondinkb_max": "7400",
+        "applicationwave": "Wave 2", "tags": "env:prod, tier:app",
+    }
+    assert {key for key, a in assets.items() if "ip_addresses" in a.values} == {"app-01.corp.example"}
     assert all(a.performance == {} for a in assets.values())
 
     # --- infrastructure: the same file's utilisation columns, onto the assets just created ---
@@ -284,19 +316,23 @@ def test_aws_migration_hub_cmdb_then_infrastructure(client: TributaryClient, dat
                                "network_avg_mbps", "network_peak_mbps", "collected_at"],
         "conflicts": [],
     }
+    # The same warning from the infrastructure rules (schema agent): the first address identifies the host.
     assert findings(client, receipt["import_id"]) == [
-        (3, "IPAddress", "invalid_ip_address", "schema", "error", "10.20.2.21, 10.20.9.21")]
-    assert flow["child"]["status"] == "completed_with_errors"
-    assert counts(flow, "validation", *VALIDATION_COUNTS) == (8, 7, 1, 1, 0)
-    # Rows 1, 2, 4, 6, 7, 8 name a host the inventory has; row 5 has no host name but its IP
+        (3, "IPAddress", "multiple_ip_addresses", "schema", "warning", "10.20.2.21, 10.20.9.21")]
+    assert messages(client, receipt["import_id"])[(3, "multiple_ip_addresses")] == (
+        "IPAddress holds 2 addresses; the first, 10.20.2.21, is the asset's address and identifies the host")
+    assert flow["child"]["status"] == "completed"
+    assert counts(flow, "validation", *VALIDATION_COUNTS) == (8, 8, 0, 0, 1)
+    # Rows 1-4 and 6-8 name a host the inventory has; row 5 has no host name but its IP
     # address identifies the asset the CMDB import filed under it.
-    assert counts(flow, "enrichment", *INFRA_COUNTS) == (7, 7, 0, 0)
+    assert counts(flow, "enrichment", *INFRA_COUNTS) == (8, 8, 0, 0)
 
     after = inventory(database_url, tenant)
     assert set(after) == set(assets)  # an infrastructure file creates no assets
     assert {key: a.performance for key, a in after.items()} == {
         "web-01.corp.example": {"cpu_avg_pct": 18.5, "cpu_peak_pct": 71.2, "memory_total": 8},
         "web-02.corp.example": {"cpu_avg_pct": 17.9, "cpu_peak_pct": 69, "memory_total": 8},
+        "app-01.corp.example": {"cpu_avg_pct": 34, "cpu_peak_pct": 88.4, "memory_total": 32},
         "db-01.corp.example": {"cpu_avg_pct": 41.2, "cpu_peak_pct": 93.7, "memory_total": 128},
         "10.20.4.41": {"memory_total": 16},
         "batch-01.corp.example": {"cpu_avg_pct": 9.1, "cpu_peak_pct": 99, "memory_total": 16},
@@ -314,7 +350,7 @@ def test_aws_ip_only_performance_row_reaches_its_asset(client: TributaryClient, 
     completed_flow(client, upload_sample(client, "aws_migration_hub.csv", "cmdb_export"))
     flow = completed_flow(client, upload_sample(client, "aws_migration_hub.csv", "infrastructure"))
     assert inventory(database_url, tenant)["10.20.4.41"].performance == {"memory_total": 16}
-    assert counts(flow, "enrichment", *INFRA_COUNTS) == (7, 7, 0, 0)
+    assert counts(flow, "enrichment", *INFRA_COUNTS) == (8, 8, 0, 0)
 
 
 # --- Azure Migrate CSV import template -----------------------------------------------------
@@ -373,12 +409,16 @@ def test_azure_migrate_cmdb_then_infrastructure(client: TributaryClient, databas
         "conflicts": [],
     }
 
-    # Row 3 (APP-01) has two addresses in "IP addresses".
+    # Row 3 (APP-01) has two addresses in "IP addresses": a warning; the first is the asset's address.
     assert findings(client, receipt["import_id"]) == [
-        (3, "IP addresses", "invalid_ip_address", "format", "error", "10.30.2.21,10.30.9.21")]
-    assert flow["child"]["status"] == "completed_with_errors"
-    assert counts(flow, "validation", *VALIDATION_COUNTS) == (7, 6, 1, 1, 0)
-    assert counts(flow, "enrichment", "rows_applied", "assets_created", "assets_updated") == (6, 6, 0)
+        (3, "IP addresses", "multiple_ip_addresses", "format", "warning", "10.30.2.21,10.30.9.21")]
+    assert messages(client, receipt["import_id"]) == {
+        (3, "multiple_ip_addresses"): "IP addresses holds 2 addresses; the first, 10.30.2.21, is the asset's "
+                                      "address and all are kept in ip_addresses"}
+    assert flow["child"]["status"] == "completed"
+    assert validation["verdict"] == "completed"
+    assert counts(flow, "validation", *VALIDATION_COUNTS) == (7, 7, 0, 0, 1)
+    assert counts(flow, "enrichment", "rows_applied", "assets_created", "assets_updated") == (7, 7, 0)
 
     assets = inventory(database_url, tenant)
     assert {key: a.columns() for key, a in assets.items()} == {
@@ -388,6 +428,9 @@ def test_azure_migrate_cmdb_then_infrastructure(client: TributaryClient, databas
         "web-02.contoso.local": asset("web-02.contoso.local", hostname="web-02.contoso.local",
                                       ip_address="10.30.1.12", mac_address="00:50:56:a1:01:12",
                                       operating_system="Red Hat Enterprise Linux 8"),
+        "app-01.contoso.local": asset("app-01.contoso.local", hostname="app-01.contoso.local",
+                                      ip_address="10.30.2.21", mac_address="00:50:56:a1:02:21",
+                                      operating_system="Windows Server 2019 Datacenter"),
         "sql-01.contoso.local": asset("sql-01.contoso.local", hostname="sql-01.contoso.local",
                                       ip_address="10.30.3.31", mac_address="3c:ec:ef:10:33:01",
                                       operating_system="Windows Server 2016 Standard"),
@@ -403,6 +446,7 @@ def test_azure_migrate_cmdb_then_infrastructure(client: TributaryClient, databas
     assert {key: dict(zip(wanted, a.get(*wanted), strict=True)) for key, a in assets.items()} == {
         "web-01.contoso.local": {"cpu_cores": "2", "memory_gb": "8", "os_version": "8.9"},
         "web-02.contoso.local": {"cpu_cores": "2", "memory_gb": "8", "os_version": "8.9"},
+        "app-01.contoso.local": {"cpu_cores": "4", "memory_gb": "16", "os_version": "1809"},
         "sql-01.contoso.local": {"cpu_cores": "16", "memory_gb": "128", "os_version": "1607"},
         "legacy-ftp": {"cpu_cores": "1", "memory_gb": "2", "os_version": None},
         "k8s-node-01.contoso.local": {"cpu_cores": "8", "memory_gb": "64", "os_version": "22.04"},
@@ -418,6 +462,21 @@ def test_azure_migrate_cmdb_then_infrastructure(client: TributaryClient, databas
         "virtual_machine_id": "9b1f0e2d-4c3b-4a59-8e7d-6f5a4b3c2d01",
     }
     assert assets["sql-01.contoso.local"].values["disk_2_size_in_gb"] == "2048"
+    assert assets["app-01.contoso.local"].attributes() == {
+        "cpu_cores": "4", "memory_gb": "16", "os_version": "1809", "ip_addresses": "10.30.2.21,10.30.9.21",
+        "os_architecture": "x64", "server_type": "Virtual", "hypervisor": "VMware",
+        "cpu_utilization_percentage": "35", "memory_utilization_percentage": "72", "network_adapters": "2",
+        "network_in_throughput": "6.5", "network_out_throughput": "4.9", "boot_type": "UEFI",
+        "number_of_disks": "2", "storage_in_use_in_gb": "140", "disk_1_size_in_gb": "128",
+        "disk_1_read_throughput_mb_per_second": "4.2", "disk_1_write_throughput_mb_per_second": "2.0",
+        "disk_1_read_ops_operations_per_second": "120", "disk_1_write_ops_operations_per_second": "64",
+        "disk_2_size_in_gb": "256", "disk_2_read_throughput_mb_per_second": "1.2",
+        "disk_2_write_throughput_mb_per_second": "0.8", "disk_2_read_ops_operations_per_second": "30",
+        "disk_2_write_ops_operations_per_second": "22",
+        "virtual_machine_id": "502e71fa-1a53-4c1f-9e0a-7c1d9f0b1a03",
+        "virtual_machine_manager_id": "a2f5c7e1-3b4d-4f6a-8c9e-0d1f2a3b4c5d",
+    }
+    assert {key for key, a in assets.items() if "ip_addresses" in a.values} == {"app-01.contoso.local"}
 
     # --- infrastructure ---
     receipt = upload_sample(client, "azure_migrate.csv", "infrastructure")
@@ -434,14 +493,18 @@ def test_azure_migrate_cmdb_then_infrastructure(client: TributaryClient, databas
         "conflicts": [],
     }
     assert findings(client, receipt["import_id"]) == [
-        (3, "IP addresses", "invalid_ip_address", "schema", "error", "10.30.2.21,10.30.9.21")]
-    assert counts(flow, "validation", *VALIDATION_COUNTS) == (7, 6, 1, 1, 0)
-    assert counts(flow, "enrichment", *INFRA_COUNTS) == (6, 6, 0, 0)
+        (3, "IP addresses", "multiple_ip_addresses", "schema", "warning", "10.30.2.21,10.30.9.21")]
+    assert messages(client, receipt["import_id"])[(3, "multiple_ip_addresses")] == (
+        "IP addresses holds 2 addresses; the first, 10.30.2.21, is the asset's address and identifies the host")
+    assert flow["child"]["status"] == "completed"
+    assert counts(flow, "validation", *VALIDATION_COUNTS) == (7, 7, 0, 0, 1)
+    assert counts(flow, "enrichment", *INFRA_COUNTS) == (7, 7, 0, 0)
 
     after = inventory(database_url, tenant)
     assert {key: a.performance for key, a in after.items()} == {
         "web-01.contoso.local": {"cpu_avg_pct": 22, "memory_avg_pct": 61, "memory_total": 8},
         "web-02.contoso.local": {"cpu_avg_pct": 19, "memory_avg_pct": 58, "memory_total": 8},
+        "app-01.contoso.local": {"cpu_avg_pct": 35, "memory_avg_pct": 72, "memory_total": 16},
         "sql-01.contoso.local": {"cpu_avg_pct": 48, "memory_avg_pct": 87, "memory_total": 128},
         "legacy-ftp": {"cpu_avg_pct": 3, "memory_avg_pct": 80, "memory_total": 2},
         "k8s-node-01.contoso.local": {"cpu_avg_pct": 57, "memory_avg_pct": 90, "memory_total": 64},

@@ -18,7 +18,7 @@ _ADDRESS_SEPARATORS = re.compile(r"[,;\s|]+")
 
 
 def check_ip(text: str, row_number: int, column: str, invalid: Rule, out: list[Finding],
-             multiple: Rule | None = None) -> str:
+             multiple: Rule | None = None, kept: str = "all are kept in ip_addresses") -> str:
     """The address normalised; with ``multiple`` given, a list of valid addresses (as vendor exports
     write them, "10.0.0.5, 10.0.9.5") comes back normalised and comma-joined, with a warning."""
     ip = formats.parse_ip(text)
@@ -30,7 +30,7 @@ def check_ip(text: str, row_number: int, column: str, invalid: Rule, out: list[F
         if all(parsed):
             out.append(finding(multiple, row_number, column,
                                f"{column} holds {len(parsed)} addresses; the first, {parsed[0]}, is the asset's "
-                               f"address and all are kept in ip_addresses", text))
+                               f"address and {kept}", text))
             return ",".join(dict.fromkeys(p for p in parsed if p))
     out.append(finding(invalid, row_number, column,
                        f"{column} {text!r} is not an IP address: expected IPv4 (10.0.0.5, no leading zeros) "

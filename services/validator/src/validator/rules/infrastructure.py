@@ -112,7 +112,8 @@ class InfrastructureChecker:
             out["hostname"] = check_hostname(hostname, row_number, "hostname", INVALID_HOSTNAME,
                                              HOSTNAME_UNDERSCORE, findings)
         if ip is not None:
-            addresses = check_ip(ip, row_number, "ip_address", INVALID_IP, findings, MULTIPLE_IPS)
+            addresses = check_ip(ip, row_number, "ip_address", INVALID_IP, findings, MULTIPLE_IPS,
+                                 kept="identifies the host")
             out["ip_address"] = addresses.split(",", 1)[0]
 
         # range; the parsed numbers feed the consistency agent.

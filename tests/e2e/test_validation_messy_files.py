@@ -10,10 +10,8 @@ verdict match the findings, and only the valid rows reach the inventory, normali
 Each file also runs as an XLSX twin (the same table written with openpyxl, numbers as
 numeric cells) and must give the very same findings and inventory.
 
-The tests at the end marked ``xfail(strict=True)`` pin down defects found while writing
-these tests (outside the validator's rules, so not fixed here); each names the input,
-what a user should get and what happens instead. When one is fixed its xfail starts
-passing and strict mode turns that into a failure, so the marker gets removed.
+The tests at the end pin down defects these files brought up, now fixed: they stay as
+regression tests, each naming the input and what a user should get.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -147,13 +145,12 @@ class Case:
     counts: dict[str, int]
     enrichment: dict[str, int]
     # (row, rule) -> the exact message. "{col}" stands for the finding's column, "{<canonical>}" for another
-    # column, each as the file names it or by its canonical name (see the xfail test on message names);
+    # column, each as the file names it or by its canonical name (see the test on message names);
     # a trailing "(*)" stands for a parenthesised part that varies per run (the upload time).
     messages: dict[tuple[int | None, str], str]
     inventory: Callable[[str, Tenant], None]
     needs_baseline: bool = False
     sensitive: bool = False
-    canonical_of: dict[str, str] = field(default_factory=dict)
 
     @property
     def findings_by_rule(self) -> dict[str, int]:
@@ -402,7 +399,9 @@ def _perf(cpu: float, cpu_peak: float, mem: float, mem_peak: float, mem_total: f
 
 
 def _infra_inventory(database_url: str, tenant: Tenant) -> None:
-    got = {host: row["performance"] for host, row in assets(database_url, tenant, "performance").items()}
+    # The collection time is checked on its own (test_performance_keeps_the_collection_time).
+    got = {host: {k: v for k, v in row["performance"].items() if k != "collected_at"}
+           for host, row in assets(database_url, tenant, "performance").items()}
     expected = dict.fromkeys(
         # Baseline hosts whose rows were rejected (or that have no row) keep no performance data.
         ["db-prd-01", "app-prd-01", "app-prd-02", "legacy-01", "batch-01", "cache-01", "build-01", "pay-prd-01",
@@ -506,21 +505,27 @@ SENSITIVE = Case(
 CASES = {case.category: case for case in (CMDB, APP, INFRA, SENSITIVE)}
 
 
-def message_matches(case: Case, template: str, issue: dict[str, Any]) -> bool:
-    """The message is the template with its columns named as uploaded, or all by their canonical names."""
+def expected_message(case: Case, template: str, issue: dict[str, Any]) -> str:
+    """The template with every column named as the uploaded file names it."""
     uploaded = {canonical: column for column, canonical in case.field_mapping.items()}
+    return template.format(col=issue["column"], **uploaded)
+
+
+def message_matches(case: Case, template: str, issue: dict[str, Any]) -> bool:
+    expected, message = expected_message(case, template, issue), issue["message"]
+    if expected.endswith("(*)"):  # a parenthesised tail that varies per run
+        head = expected[:-3]
+        return message.startswith(head + "(") and message.endswith(")") and ")" not in message[len(head):-1]
+    return message == expected
+
+
+def names_a_column_twice(case: Case, template: str, issue: dict[str, Any]) -> bool:
+    """The message mentions a column besides its subject: its own name as a plain word ("is not a known
+    environment"), or another column. Those are the messages of test_messages_rename_only_the_column."""
+    body = template.replace("{col}", "", 1)
     column = issue["column"]
-    variants = [template.format(col=column, **uploaded),
-                template.format(col=column and case.field_mapping[column], **{c: c for c in uploaded})]
-    message = issue["message"]
-    for expected in variants:
-        if expected.endswith("(*)"):
-            head = expected[:-3]
-            if message.startswith(head + "(") and message.endswith(")") and ")" not in message[len(head):-1]:
-                return True
-        elif message == expected:
-            return True
-    return False
+    canonical = case.field_mapping.get(column) if column else None
+    return "{" in body or (canonical is not None and re.search(rf"\b{re.escape(canonical)}\b", body) is not None)
 
 
 # ------------------------------------------------------------------------------ tests
@@ -541,7 +546,8 @@ def check_import(client: TributaryClient, database_url: str, tenant: Tenant, cas
     by_key = {(i["row_number"], i["rule_id"]): i for i in issues}
     for (row, rule), template in case.messages.items():
         issue = by_key[(row, rule)]
-        assert message_matches(case, template, issue), (row, rule, issue["message"])
+        if not names_a_column_twice(case, template, issue):
+            assert message_matches(case, template, issue), (row, rule, issue["message"])
     # The filters of the issues API agree with the list.
     assert {(i["row_number"], i["rule_id"]) for i in client.all_issues(import_id, severity="warning")} == {
         (row, rule) for row, _, rule, severity, _ in case.issues if severity == "warning"}
@@ -647,19 +653,25 @@ def test_failed_rows_download_lists_exactly_the_rejected_rows(client: TributaryC
     assert rows[1]["IP-Address"] == "10.20.300.5" and rows[6]["Host Name"] == "Web-Prd-01"
 
 
-# ----------------------------------------------------------------- known defects (xfail)
+# ------------------------------------------------------------- defects found, kept as regressions
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG validation.py Columns.as_uploaded rewrites a finding's column to the uploaded name but not its message: "
-    "the row rules' messages name the canonical column ('ip_address ...' for the file's 'IP-Address'), while the "
-    "duplicate findings name the uploaded one ('IP-Address 10.20.1.12 also appears in row 2')"))
-def test_messages_name_the_column_as_uploaded(client: TributaryClient) -> None:
-    receipt, _ = upload(client, (DATA / "cmdb_export.csv").read_bytes(), "cmdb_export.csv", "cmdb_export")
+@pytest.mark.parametrize("category", ["cmdb_export", "app_discovery", "infrastructure"])
+def test_messages_rename_only_the_column(client: TributaryClient, database_url: str, tenant: Tenant,
+                                         category: str) -> None:
+    case = CASES[category]
+    if case.needs_baseline:
+        load_baseline(client)
+    receipt, _ = upload(client, (DATA / case.file).read_bytes(), case.file, case.category)
     issues = {(i["row_number"], i["rule_id"]): i for i in client.all_issues(receipt["import_id"])}
-    for (row, rule), template in CMDB_MESSAGES.items():
+    checked = 0
+    for (row, rule), template in case.messages.items():
         issue = issues[(row, rule)]
-        assert issue["message"] == template.format(col=issue["column"]), issue
+        if names_a_column_twice(case, template, issue):
+            checked += 1
+            assert message_matches(case, template, issue), (expected_message(case, template, issue),
+                                                            issue["message"])
+    assert checked, "this file has no such message: nothing to check"
 
 
 def _tenant_assets(database_url: str, tenant: Tenant, columns: str) -> list[tuple[Any, ...]]:
@@ -668,13 +680,9 @@ def _tenant_assets(database_url: str, tenant: Tenant, columns: str) -> list[tupl
     return sorted((tuple(r.values()) for r in rows), key=repr)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG enricher inventory.apply_cmdb: the validator accepts a row whose only identifier is serial_number or "
-    "external_id, but the enricher derives assets.name from name/hostname/ip_address only, inserts NULL into "
-    "the NOT NULL name column, and the whole import is dead-lettered (NotNullViolationError): the valid "
-    "hostname row is lost too"))
-def test_rows_identified_only_by_serial_or_asset_id_reach_the_inventory(client: TributaryClient,
-                                                                         database_url: str, tenant: Tenant) -> None:
+def test_rows_identified_only_by_serial_or_asset_id_reach_the_inventory(
+        client: TributaryClient, database_url: str, tenant: Tenant) -> None:
+    """Regression: the first enricher put NULL into assets.name for such rows and dead-lettered the import."""
     content = b"Host Name,Serial No,Asset ID\nweb-1,,\n,SN-0001,\n,,CI-42\n"
     _, flow = upload(client, content, "ids.csv", "cmdb_export")
     assert flow["child"]["phase_state"]["validation"]["valid_count"] == 3
@@ -683,12 +691,9 @@ def test_rows_identified_only_by_serial_or_asset_id_reach_the_inventory(client: 
         [("web-1", None, None), (None, "SN-0001", None), (None, None, "CI-42")], key=repr)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG enricher inventory.apply_cmdb: a row whose only identifier is fqdn or mac_address passes validation "
-    "(both are identifiers, see the missing_identifier rule) but gets no identity key and is silently "
-    "dropped: rows_applied says 3, one asset exists, nothing counts the two lost rows"))
-def test_rows_identified_only_by_fqdn_or_mac_reach_the_inventory(client: TributaryClient, database_url: str,
-                                                                 tenant: Tenant) -> None:
+def test_rows_identified_only_by_fqdn_or_mac_reach_the_inventory(
+        client: TributaryClient, database_url: str, tenant: Tenant) -> None:
+    """Regression: the first enricher gave such rows no identity and dropped them without a trace."""
     content = b"Host Name,FQDN,MAC\nweb-1,,\n,APP1.corp.example.com.,\n,,00-11-22-33-44-55\n"
     _, flow = upload(client, content, "ids.csv", "cmdb_export")
     assert flow["master"]["status"] == "completed", flow["child"]["error_message"]
@@ -697,10 +702,6 @@ def test_rows_identified_only_by_fqdn_or_mac_reach_the_inventory(client: Tributa
         [("web-1", None, None), (None, "app1.corp.example.com", None), (None, None, "00:11:22:33:44:55")], key=repr)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG validator duplicates.py: duplicate_ip_address compares lower(btrim(cell)) of the raw cells, not the "
-    "normalised address, so 2001:db8::10 and 2001:DB8:0:0:0:0:0:10 (one address; the inventory stores both "
-    "as 2001:db8::10) raise no warning"))
 def test_duplicate_ip_compares_normalised_addresses(client: TributaryClient, database_url: str,
                                                     tenant: Tenant) -> None:
     content = b"Host Name,IP Address\nh1,2001:db8::10\nh2,2001:DB8:0:0:0:0:0:10\n"
@@ -712,12 +713,6 @@ def test_duplicate_ip_compares_normalised_addresses(client: TributaryClient, dat
         (2, "IP Address", "duplicate_ip_address", "warning", "2001:DB8:0:0:0:0:0:10")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG validator duplicates.py: a row rejected by an earlier duplicate rule (duplicate_hostname) still "
-    "counts as a first occurrence for the later keys (the filter skips only non-duplicate errors), so row 3 "
-    "gets 'IP Address 10.0.0.30 also appears in row 2' although row 2 never reaches the inventory and row 3 "
-    "is the only asset with that address (the module's own rule: the first occurrence must be a row that "
-    "will reach the inventory)"))
 def test_duplicate_never_names_a_rejected_row(client: TributaryClient) -> None:
     content = b"Host Name,IP Address\nh3,10.0.0.3\nH3,10.0.0.30\nh5,10.0.0.30\n"
     receipt, flow = upload(client, content, "dups.csv", "cmdb_export")
@@ -726,12 +721,9 @@ def test_duplicate_never_names_a_rejected_row(client: TributaryClient) -> None:
         (2, "Host Name", "duplicate_hostname", "error", "H3")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG enricher inventory.apply_attributes: infrastructure rows are matched by hostname only; a row "
-    "identified by ip_address alone (valid: the rule asks for hostname OR ip_address) is dropped without "
-    "trace, not matched by address and not even counted in unmatched_rows"))
-def test_performance_rows_identified_by_ip_only_are_matched(client: TributaryClient, database_url: str,
-                                                            tenant: Tenant) -> None:
+def test_performance_rows_identified_by_ip_only_are_matched(
+        client: TributaryClient, database_url: str, tenant: Tenant) -> None:
+    """Regression: the first enricher matched performance rows by hostname only and dropped the others."""
     _, base = upload(client, b"hostname,ip_address\nweb-1,10.0.0.1\nweb-2,10.0.0.2\n", "b.csv", "cmdb_export")
     assert base["master"]["status"] == "completed"
     _, flow = upload(client, b"Server,IP Address,CPU %\nweb-1,10.0.0.1,40\n,10.0.0.2,50\n", "p.csv",
@@ -741,10 +733,6 @@ def test_performance_rows_identified_by_ip_only_are_matched(client: TributaryCli
         ("web-1", {"cpu_avg_pct": 40}), ("web-2", {"cpu_avg_pct": 50})]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG ingest parsers/xlsx_file.cell_text ignores the cell's number format: a cell showing 45% in Excel "
-    "holds 0.45 and is uploaded as '0.45', which the rules (documented: a fraction is not rescaled) take as "
-    "0.45 %; the docstring promises the value 'the way a user reads it in the spreadsheet'"))
 def test_xlsx_percent_formatted_cells_keep_their_percent(client: TributaryClient, database_url: str,
                                                          tenant: Tenant) -> None:
     from openpyxl import Workbook
@@ -762,3 +750,27 @@ def test_xlsx_percent_formatted_cells_keep_their_percent(client: TributaryClient
     assert flow["master"]["status"] == "completed"
     assert _tenant_assets(database_url, tenant, "hostname, performance") == [
         ("web-1", {"cpu_avg_pct": 45, "cpu_peak_pct": 90})]
+
+
+def test_performance_keeps_the_collection_time(client: TributaryClient, database_url: str, tenant: Tenant) -> None:
+    """collected_at is validated and normalised to ISO-8601 UTC: the inventory keeps it with the figures.
+
+    Regression: the first enricher dropped it, so nobody could tell how old a host's figures were.
+    """
+    load_baseline(client)
+    _, flow = upload(client, (DATA / "infrastructure.csv").read_bytes(), "infrastructure.csv", "infrastructure")
+    assert flow["master"]["status"] == "completed"
+    got = {host: row["performance"].get("collected_at")
+           for host, row in assets(database_url, tenant, "performance").items() if row["performance"]}
+    assert got == {
+        "web-prd-01": "2026-11-20T10:00:00+00:00",
+        "web-prd-02": "2026-11-20T10:05:00+00:00",  # no zone: UTC
+        "mq-prd-01": "2026-11-20T12:30:00.250000+00:00",
+        "db-prd-02.corp.example.com": "2026-11-21T08:00:00+00:00",  # epoch milliseconds
+        "jump-01": "2026-11-21T08:30:00+00:00",
+        "nas-01": "2026-11-21T14:00:00+00:00",  # -05:00
+        "mon-01": "2026-11-21T10:00:00+00:00",
+        "file_srv_01": "2026-11-21T10:30:00+00:00",
+        "web-prd-03": "2026-11-21T11:00:00+00:00",
+        "web-prd-04": "2026-11-21T11:00:00+00:00",
+    }

@@ -2,8 +2,9 @@
 
 A million-row export cannot keep every key in memory, so each identifier is grouped in
 PostgreSQL: every later row whose normalised key equals an earlier valid row's gets a
-finding naming that first row. Rows that already failed a row rule take no part (the
-first occurrence must be a row that will actually reach the inventory).
+finding naming that first row. Rows that already have an error take no part: the first
+occurrence must be a row that will actually reach the inventory. Keys are checked in
+order, so a row rejected as a duplicate by an earlier key is no first occurrence later.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ class DuplicateKey:
 CMDB_KEYS = (
     DuplicateKey("external_id", "duplicate_external_id", "lower(btrim(cell))"),
     DuplicateKey("hostname", "duplicate_hostname", "rtrim(lower(btrim(cell)), '.')"),
-    DuplicateKey("ip_address", "duplicate_ip_address", "lower(btrim(cell))"),
+    # IPv6 has many spellings of one address; IPv4's canonical form is the text itself.
+    DuplicateKey("ip_address", "duplicate_ip_address",
+                 "CASE WHEN cell LIKE '%:%' THEN comparable_ip(cell) ELSE lower(btrim(cell)) END"),
     DuplicateKey("serial_number", "duplicate_serial_number", "upper(regexp_replace(cell, '\\s+', '', 'g'))"),
 )
 
@@ -37,7 +40,7 @@ WITH keyed AS (
     FROM (SELECT s.row_number, s.cells[array_position(b.columns, $2::text)] AS cell
           FROM staged_rows s JOIN staged_batches b USING (import_id, batch_seq) WHERE s.import_id = $1) r
     WHERE NOT EXISTS (SELECT 1 FROM row_issues i WHERE i.import_id = $1 AND i.row_number = r.row_number
-                      AND i.severity = 'error' AND i.rule_id NOT LIKE 'duplicate\\_%')
+                      AND i.severity = 'error')
 ), firsts AS (
     SELECT k, min(row_number) AS first_row FROM keyed WHERE k <> '' GROUP BY k HAVING count(*) > 1
 )

@@ -77,6 +77,8 @@ class Columns:
         self.mapping = mapping
         self.kept = {col: name for col, name in mapping.columns.items() if name not in OWN_COLUMNS}
         self.uploaded_name = {name: col for col, name in self.kept.items()}
+        snake = sorted((n for n in self.uploaded_name if "_" in n), key=len, reverse=True)
+        self._snake_names = re.compile(r"\b(" + "|".join(map(re.escape, snake)) + r")\b" if snake else r"(?!x)x")
 
     def canonical_row(self, row: dict[str, str | None]) -> dict[str, str | None]:
         return {name: row.get(col) for col, name in self.kept.items()}
@@ -85,9 +87,17 @@ class Columns:
         """Findings name the column as the user's file does, so they can find and fix it."""
         if f.column is None or f.column not in self.uploaded_name:
             return f
-        uploaded = self.uploaded_name[f.column]
-        message = re.sub(rf"\b{re.escape(f.column)}\b", lambda _: uploaded, f.message)
-        return Finding(f.row_number, uploaded, f.rule_id, f.severity, message, f.value)
+        return Finding(f.row_number, self.uploaded_name[f.column], f.rule_id, f.severity,
+                       self._renamed(f.message, f.column), f.value)
+
+    def _renamed(self, message: str, column: str) -> str:
+        """The message with column names as uploaded: the finding's own column where the message opens
+        with it, and any other snake_case column name wherever it appears (plain words such as
+        "environment" or "port" are left alone in running text)."""
+        own = self.uploaded_name[column]
+        if message.startswith(column) and message[len(column):len(column) + 1] in (" ", ":", ""):
+            message = own + message[len(column):]
+        return self._snake_names.sub(lambda m: self.uploaded_name[m.group(0)], message)
 
 
 async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation) -> None:

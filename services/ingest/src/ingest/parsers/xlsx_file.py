@@ -8,6 +8,7 @@ but still counted.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from collections.abc import Iterator, Sequence
 from typing import Any, BinaryIO
 
@@ -31,7 +32,8 @@ def open_xlsx(stream: BinaryIO) -> tuple[list[str], Iterator[Row]]:
     try:
         for sheet in _candidate_sheets(workbook):
             sheet.reset_dimensions()  # some writers store a wrong <dimension>; don't let it truncate rows
-            sheet_rows: SheetRows = enumerate(sheet.iter_rows(values_only=True), start=1)
+            shown = (tuple(_shown(cell) for cell in row) for row in sheet.iter_rows())
+            sheet_rows: SheetRows = enumerate(shown, start=1)
             found = _find_header(sheet_rows)
             if found is not None:
                 header_index, header_cells = found
@@ -57,6 +59,17 @@ def cell_text(value: Any) -> str | None:
     if isinstance(value, str):
         return clean_text(value)
     return str(value)
+
+
+def _shown(cell: Any) -> Any:
+    """A cell's value as the spreadsheet shows it where the format changes its meaning: a number
+    formatted as a percentage (stored 0.45, shown 45%) comes out as "45%"."""
+    value = getattr(cell, "value", None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and "%" in (
+            getattr(cell, "number_format", None) or ""):
+        percent = (Decimal(str(value)) * 100).normalize()
+        return f"{percent:f}%"
+    return value
 
 
 def _load(stream: BinaryIO) -> Workbook:

@@ -1,0 +1,95 @@
+"""No query per row: validating an import runs the same statements for 10 rows or 2,000."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts import Envelope, ImportUploaded, Tenant, batch_digest
+from tributary_runtime.consumer import Unit
+from tributary_runtime.db import Database
+from validator import SCHEMA
+from validator.llm_usage import PgUsageLedger
+from validator.settings import ValidatorSettings
+from validator.validation import Validation, validate_import
+
+HEADER = ["Host Name", "IP Address", "Type", "Env", "RAM"]
+
+
+class Counting:
+    """A connection that counts the statements sent through it."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn, self.statements = conn, 0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._conn, name)
+        if name in ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table"):
+            async def counted(*args: Any, **kwargs: Any) -> Any:
+                self.statements += 1
+                return await target(*args, **kwargs)
+            return counted
+        return target
+
+
+def cells(i: int) -> list[str]:
+    # Every 7th row has a bad address, every 11th repeats an earlier host: findings of both kinds.
+    host = f"web-{i - 1 if i % 11 == 0 else i:05d}"
+    ip = "10.0.0.999" if i % 7 == 0 else f"10.2.{i // 256}.{i % 256}"
+    return [host, ip, "server", "prod", "16 GB"]
+
+
+@pytest.fixture
+async def db(database_url: str) -> Database:
+    database = await Database.connect(database_url, SCHEMA, min_size=1, max_size=3)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def producer(stack_env: dict[str, str]) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int) -> tuple[int, dict[str, Any]]:
+    tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
+    import_id = uuid.uuid4()
+    values = [cells(i) for i in range(1, rows + 1)]
+    marker = Envelope.wrap(
+        ImportUploaded(category="cmdb_export", filename="x.csv", file_format="csv", record_count=rows,
+                       batch_count=1, checksum="-", columns=HEADER),
+        tenant=tenant, import_id=import_id, flow_id=uuid.uuid4(), producer="test",
+        occurred_at=datetime(2026, 11, 1, tzinfo=UTC))
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
+                           " VALUES ($1, 1, $2, $3, $4)", import_id, HEADER, rows,
+                           batch_digest(1, list(range(1, rows + 1)), values))
+        await conn.copy_records_to_table("staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
+                                         records=[(import_id, i, 1, v) for i, v in enumerate(values, start=1)])
+        counting = Counting(conn)
+        unit = Unit(conn=counting, producer=producer, group_id="test")  # type: ignore[arg-type]
+        await validate_import(unit, marker, Validation(ValidatorSettings(), PgUsageLedger(db.pool)))
+        await unit.flush()
+        run = dict(await conn.fetchrow("SELECT verdict, record_count, invalid_count, warning_count"
+                                       " FROM validation_runs WHERE import_id = $1", import_id))
+    return counting.statements, run
+
+
+async def test_statements_do_not_grow_with_rows(db: Database, producer: AIOKafkaProducer) -> None:
+    small, small_run = await statements_for(db, producer, 10)
+    large, large_run = await statements_for(db, producer, 2000)
+    assert small == large, (small, large)
+    assert small_run == {"verdict": "completed_with_errors", "record_count": 10, "invalid_count": 1,
+                         "warning_count": 0}
+    # 285 bad addresses (every 7th row) and 181 repeated hosts (every 11th, minus the 25 rows that are both
+    # and the repeats of a row itself rejected for its address, which are no duplicates of a valid row).
+    assert large_run["verdict"] == "completed_with_errors" and large_run["record_count"] == 2000
+    assert large_run["invalid_count"] == 285 + 181 - 25 - 26

@@ -256,11 +256,15 @@ async def resolve_parked(conn: asyncpg.Connection, a: Apply) -> int:
     if not link["linked_rows"]:
         return 0
     await decide_edges(conn, a, changed_by=a.import_id)
-    status = await conn.execute(
+    # Several imports may have parked the same edge: it is one edge resolved.
+    return await conn.fetchval(
         """
-        DELETE FROM parked_dependencies p USING edges x
-        JOIN endpoints s ON s.ref_key = lower(x.source_ref) AND s.asset_id IS NOT NULL
-        JOIN endpoints t ON t.ref_key = lower(x.target_ref) AND t.asset_id IS NOT NULL
-        WHERE p.import_id = x.import_id AND p.row_number = x.row_number
+        WITH gone AS (
+            DELETE FROM parked_dependencies p USING edges x
+            JOIN endpoints s ON s.ref_key = lower(x.source_ref) AND s.asset_id IS NOT NULL
+            JOIN endpoints t ON t.ref_key = lower(x.target_ref) AND t.asset_id IS NOT NULL
+            WHERE p.import_id = x.import_id AND p.row_number = x.row_number
+            RETURNING s.asset_id AS source_id, t.asset_id AS target_id, p.port, p.protocol
+        )
+        SELECT count(DISTINCT (source_id, target_id, coalesce(port, 0), coalesce(protocol, ''))) FROM gone
         """)
-    return int(status.split()[-1])

@@ -118,9 +118,21 @@ async def _tally(conn: asyncpg.Connection) -> dict[str, int]:
     return {r["outcome"]: r["n"] for r in rows}
 
 
+# A short host name matched to an asset whose host name is the FQDN it abbreviates says nothing
+# new about it: claiming it would replace the FQDN (and rename the asset) with less information.
+_KEEP_FQDN = """
+UPDATE incoming i SET claims = i.claims - 'hostname'
+FROM identified d JOIN assets t USING (asset_id)
+WHERE d.row_number = i.row_number AND d.outcome = 'matched'
+  AND strpos(i.claims->>'hostname', '.') = 0 AND strpos(t.hostname, '.') > 0
+  AND split_part(lower(t.hostname), '.', 1) = lower(i.claims->>'hostname')
+"""
+
+
 async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     await _fill_incoming(conn, a, row_claims(a), source_column=True)
     await identification.identify(conn, a.client_account_id, a.engagement_id)
+    await conn.execute(_KEEP_FQDN)
     created = await _create_assets(conn, a, "new")
     await _claim(conn, a, ("new", "matched"))
     counts = await _decide(conn, a, created)
@@ -143,6 +155,10 @@ async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int
     placeholders = 0
     outcomes: tuple[str, ...] = ("matched",)
     if a.policy.create_placeholders:
+        # Host name and address are read only to describe the placeholders: a measurement of a
+        # known asset never renames or re-addresses it.
+        await conn.execute("UPDATE incoming SET claims = claims - 'hostname' - 'ip_address'"
+                           " WHERE row_number NOT IN (SELECT row_number FROM identified WHERE outcome = 'new')")
         await conn.execute("UPDATE incoming SET claims = claims || '{\"asset_type\": \"server\"}'::jsonb"
                            " WHERE row_number IN (SELECT row_number FROM identified WHERE outcome = 'new')")
         created = await _create_assets(conn, a, "new", placeholder=True)

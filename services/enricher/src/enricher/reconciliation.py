@@ -6,6 +6,7 @@ time). The current value of an attribute is the claim that wins:
    the tenant's ``stale_after_days``) loses to any fresh one;
 2. then the higher source priority wins;
 3. then the newer claim (event time, then import id, so the order is total).
+An asset is a placeholder while no CMDB or application-discovery claim names it.
 Because current values are a function of the claims, reverting an import is deleting its
 claims and deciding again: what it overwrote comes back by itself. Each attribute's
 provenance (import, source, time of the winning claim) is kept next to the values.
@@ -27,6 +28,9 @@ TYPED = ("asset_type", "hostname", "fqdn", "ip_address", "mac_address", "serial_
 PERFORMANCE = ("cpu_avg_pct", "cpu_peak_pct", "memory_avg_pct", "memory_peak_pct", "memory_total", "disk_avg_pct",
                "disk_peak_pct", "disk_total", "network_avg_mbps", "network_peak_mbps", "collected_at")
 CLASSIFICATION = ("classification", "regulation", "data_store", "data_owner", "record_count")
+# Categories whose claims say an asset exists; an asset only measurements or classifications speak
+# of (an infrastructure row's placeholder) is a placeholder until one of them names it.
+VOUCHING = ("cmdb_export", "app_discovery")
 NAME_FROM = ("name", "hostname", "fqdn", "ip_address", "serial_number", "external_id")
 NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
 
@@ -54,8 +58,10 @@ _NEW_VALUES = f"""
     {_subset(PERFORMANCE, numeric=True)} AS performance,
     {_subset(CLASSIFICATION, numeric=False)} AS classification,
     coalesce(string_to_array(cur.vals->>'regulation', ','), '{{}}') AS compliance_flags,
+    NOT EXISTS (SELECT 1 FROM asset_claims x WHERE x.asset_id = t.asset_id
+                AND x.category = ANY({_array(VOUCHING)})) AS is_placeholder,
     cur.prov AS provenance"""
-_COLUMNS = ("name", *TYPED, "attributes", "performance", "classification", "compliance_flags")
+_COLUMNS = ("name", *TYPED, "attributes", "performance", "classification", "compliance_flags", "is_placeholder")
 
 _MATERIALISE = f"""
 WITH c AS (

@@ -1,0 +1,209 @@
+"""Reconciliation against a freshly migrated database, with claims of chosen ages.
+
+Staleness is a matter of days, and the end-to-end scenarios can only make claims seconds
+apart, so it is pinned down here: claims are seeded straight into ``asset_claims`` with the
+``asserted_at`` each case needs, and ``reconciliation.decide`` runs in a transaction on the
+``touched`` temp table, as the write side calls it. The rules (``enricher.reconciliation``):
+per attribute, a claim older than the newest claim *on that attribute* by more than
+``stale_after_days`` loses to any fresh one; then the higher source priority wins; then the
+newer claim.
+
+The second part applies staged rows with ``inventory.apply_import`` (what the enricher does
+once an import's rows are all in) to pin three inventory rules: a short host name never
+replaces the FQDN it abbreviates; an infrastructure file with placeholders enabled claims host
+names and addresses only for the placeholders it creates; a placeholder stops being one when a
+CMDB import names it, and is one again when that import is reverted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from contracts import Category, Tenant
+from enricher import inventory, reconciliation, revert
+from enricher.policy import InventoryPolicy
+from tributary_runtime.db import Database
+
+DAY = 24 * 60  # minutes, for ``seed.at``
+
+SN, ITAM, RV = "servicenow", "itam", "rvtools"
+PRIORITIES = {SN: 10, ITAM: 5}
+
+
+class Claims:
+    """One asset with claims of chosen sources and ages; ``decide`` runs reconciliation on it."""
+
+    def __init__(self, db: Database, seed: Any) -> None:
+        self.db, self.seed = db, seed
+        self.tenant = seed.tenant()
+        self.imports: dict[str, uuid.UUID] = {}
+        self.asset_id: uuid.UUID | None = None
+
+    async def claim(self, label: str, source: str, day: float, **values: str) -> None:
+        if self.asset_id is None:
+            self.asset_id = await self.seed.asset(self.tenant, "erp-01")
+        self.imports[label] = uuid.uuid4()
+        await self.seed.asset_claim(self.asset_id, self.imports[label], asserted_at=self.seed.at(int(day * DAY)),
+                                    category="cmdb_export", source=source, claims=values)
+
+    async def decide(self, **policy: Any) -> dict[str, Any]:
+        """{attribute: (value, label of the winning claim)} for environment, OS and criticality."""
+        policy.setdefault("source_priorities", PRIORITIES)
+        async with self.db.transaction() as conn:
+            await reconciliation.start_touched(conn)
+            await conn.execute("INSERT INTO touched VALUES ($1)", self.asset_id)
+            await reconciliation.decide(conn, InventoryPolicy(**policy), None, self.seed.at(400 * DAY))
+            row = await conn.fetchrow("SELECT environment, operating_system, criticality, provenance FROM assets"
+                                      " WHERE asset_id = $1", self.asset_id)
+        labels = {str(v): k for k, v in self.imports.items()}
+        return {attr: (row[attr], labels[row["provenance"][attr]["import_id"]])
+                for attr in ("environment", "operating_system", "criticality") if attr in row["provenance"]}
+
+
+async def test_a_stale_claim_loses_to_a_fresh_one_whatever_its_priority(db: Database, seed: Any) -> None:
+    c = Claims(db, seed)
+    await c.claim("sn", SN, 0, environment="production", operating_system="RHEL 8")
+    await c.claim("rv", RV, 40, environment="test")
+    # 40 days apart: stale after 30, fresh with 60 or without a limit.
+    assert await c.decide(stale_after_days=30) == {"environment": ("test", "rv"),
+                                                   "operating_system": ("RHEL 8", "sn")}
+    assert await c.decide(stale_after_days=60) == {"environment": ("production", "sn"),
+                                                   "operating_system": ("RHEL 8", "sn")}
+    assert await c.decide(stale_after_days=None) == {"environment": ("production", "sn"),
+                                                     "operating_system": ("RHEL 8", "sn")}
+
+
+async def test_staleness_is_measured_per_attribute(db: Database, seed: Any) -> None:
+    """ServiceNow's OS is its only claim on the OS, so it is the newest there and not stale."""
+    c = Claims(db, seed)
+    await c.claim("sn", SN, 0, environment="production", operating_system="RHEL 8", criticality="high")
+    await c.claim("rv", RV, 40, environment="test")
+    await c.claim("rv2", RV, 45, criticality="low")
+    assert await c.decide(stale_after_days=30) == {"environment": ("test", "rv"),
+                                                   "operating_system": ("RHEL 8", "sn"),
+                                                   "criticality": ("low", "rv2")}
+
+
+async def test_exactly_the_limit_is_not_stale(db: Database, seed: Any) -> None:
+    c = Claims(db, seed)
+    await c.claim("sn", SN, 0, environment="production")
+    await c.claim("rv", RV, 30, environment="test")
+    assert await c.decide(stale_after_days=30) == {"environment": ("production", "sn")}
+    assert await c.decide(stale_after_days=29) == {"environment": ("test", "rv")}
+
+
+async def test_among_fresh_claims_priority_then_age_decide(db: Database, seed: Any) -> None:
+    c = Claims(db, seed)
+    await c.claim("sn", SN, 0, environment="production")      # stale: 40 days before the newest
+    await c.claim("itam", ITAM, 35, environment="staging")    # fresh, priority 5
+    await c.claim("rv", RV, 40, environment="test")           # fresh, newest, priority 0
+    assert await c.decide(stale_after_days=30) == {"environment": ("staging", "itam")}
+    await c.claim("itam2", ITAM, 38, environment="development")
+    assert await c.decide(stale_after_days=30) == {"environment": ("development", "itam2")}
+    # Without a limit ServiceNow's priority wins again.
+    assert await c.decide() == {"environment": ("production", "sn")}
+
+
+async def test_among_stale_claims_priority_still_ranks(db: Database, seed: Any) -> None:
+    """When only stale claims and one fresh claim exist the fresh one wins; the stale ones keep
+    their order among themselves (seen when the fresh claim does not speak of the attribute)."""
+    c = Claims(db, seed)
+    await c.claim("itam", ITAM, 0, environment="staging", operating_system="Windows")
+    await c.claim("sn", SN, 1, environment="production", operating_system="RHEL 8")
+    await c.claim("rv", RV, 40, environment="test")
+    # environment: both older ones stale, rv fresh. OS: sn is the newest OS claim, itam one day older.
+    assert await c.decide(stale_after_days=30) == {"environment": ("test", "rv"),
+                                                   "operating_system": ("RHEL 8", "sn")}
+
+
+# --- inventory rules, applied from staged rows ---------------------------------------------------
+
+
+class Inventory:
+    """A tenant's imports applied from staged rows, one transaction each, as the enricher applies them."""
+
+    def __init__(self, db: Database, seed: Any) -> None:
+        self.db = db
+        self.tenant: Tenant = seed.tenant()
+        self.at = seed.at
+        self.minute = 0
+
+    def _apply(self, import_id: uuid.UUID, category: Category, policy: InventoryPolicy) -> inventory.Apply:
+        return inventory.Apply(import_id, self.tenant.client_account_id, self.tenant.engagement_id,
+                               self.at(self.minute), category, "upload", policy)
+
+    async def apply(self, category: Category, columns: list[str], *rows: list[str | None],
+                    policy: InventoryPolicy | None = None) -> tuple[uuid.UUID, dict[str, int]]:
+        self.minute += 1
+        import_id = uuid.uuid4()
+        a = self._apply(import_id, category, policy or InventoryPolicy())
+        async with self.db.transaction() as conn:
+            await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
+                               " VALUES ($1, 1, $2, $3, 'test')", import_id, columns, len(rows))
+            await conn.executemany("INSERT INTO staged_rows (import_id, row_number, batch_seq, cells)"
+                                   " VALUES ($1, $2, 1, $3)",
+                                   [(import_id, n, list(row)) for n, row in enumerate(rows, start=1)])
+            counts = await inventory.apply_import(conn, a)
+            await inventory.record_run(conn, a, counts)
+        return import_id, counts
+
+    async def revert(self, import_id: uuid.UUID, category: Category) -> dict[str, int]:
+        self.minute += 1
+        async with self.db.transaction() as conn:
+            outcome = await revert.revert_import(conn, self._apply(import_id, category, InventoryPolicy()))
+        assert outcome is not None
+        return outcome.counts
+
+    async def assets(self) -> dict[str, dict[str, Any]]:
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(
+                "SELECT name, hostname, ip_address, asset_type, is_placeholder, performance FROM assets"
+                " WHERE client_account_id = $1 AND engagement_id = $2", self.tenant.client_account_id,
+                self.tenant.engagement_id)
+        return {r["name"]: {k: r[k] for k in ("hostname", "ip_address", "asset_type", "is_placeholder",
+                                               "performance")} for r in rows}
+
+
+async def test_a_short_name_never_replaces_the_fqdn_it_abbreviates(db: Database, seed: Any) -> None:
+    inv = Inventory(db, seed)
+    await inv.apply(Category.CMDB_EXPORT, ["hostname", "environment"], ["web-01.corp.example", "production"],
+                    ["db-01", "production"])
+    _, counts = await inv.apply(Category.CMDB_EXPORT, ["hostname", "environment"], ["web-01", "staging"],
+                                ["db-01.corp.example", "staging"])
+    assert (counts["assets_created"], counts["assets_updated"]) == (0, 2)
+    assets = await inv.assets()
+    # The FQDN stays (and names the asset); a longer name replaces a short one as any newer value does.
+    assert {n: a["hostname"] for n, a in assets.items()} == {"web-01.corp.example": "web-01.corp.example",
+                                                                "db-01.corp.example": "db-01.corp.example"}
+
+
+async def test_placeholder_policy_claims_identity_only_for_the_placeholders(db: Database, seed: Any) -> None:
+    inv = Inventory(db, seed)
+    await inv.apply(Category.CMDB_EXPORT, ["hostname", "ip_address", "asset_type"],
+                    ["web-01.corp.example", "10.0.0.1", "server"])
+    _, counts = await inv.apply(Category.INFRASTRUCTURE, ["hostname", "ip_address", "cpu_avg_pct"],
+                                ["web-01", "10.9.9.9", "20"], ["ghost-01", "10.0.0.99", "40"],
+                                policy=InventoryPolicy(create_placeholders=True))
+    assert (counts["assets_created"], counts["assets_updated"], counts["placeholders_created"]) == (1, 1, 1)
+    assert await inv.assets() == {
+        "web-01.corp.example": {"hostname": "web-01.corp.example", "ip_address": "10.0.0.1", "asset_type": "server",
+                                "is_placeholder": False, "performance": {"cpu_avg_pct": 20}},
+        "ghost-01": {"hostname": "ghost-01", "ip_address": "10.0.0.99", "asset_type": "server",
+                     "is_placeholder": True, "performance": {"cpu_avg_pct": 40}},
+    }
+
+
+async def test_a_placeholder_named_by_the_cmdb_is_real_until_that_import_is_reverted(db: Database,
+                                                                                     seed: Any) -> None:
+    inv = Inventory(db, seed)
+    await inv.apply(Category.INFRASTRUCTURE, ["hostname", "cpu_avg_pct"], ["ghost-01", "40"],
+                    policy=InventoryPolicy(create_placeholders=True))
+    cmdb, counts = await inv.apply(Category.CMDB_EXPORT, ["hostname", "asset_type"], ["ghost-01", "virtual_machine"])
+    assert (counts["assets_created"], counts["assets_updated"]) == (0, 1)
+    assert await inv.assets() == {"ghost-01": {"hostname": "ghost-01", "ip_address": None,
+                                               "asset_type": "virtual_machine", "is_placeholder": False,
+                                               "performance": {"cpu_avg_pct": 40}}}
+    assert (await inv.revert(cmdb, Category.CMDB_EXPORT))["assets_restored"] == 1
+    assert await inv.assets() == {"ghost-01": {"hostname": "ghost-01", "ip_address": None, "asset_type": "server",
+                                               "is_placeholder": True, "performance": {"cpu_avg_pct": 40}}}

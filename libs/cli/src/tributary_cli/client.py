@@ -24,9 +24,13 @@ class TributaryClient:
     timeout: float = 120.0
     validator_url: str | None = None
     enricher_url: str | None = None
+    api_key: str | None = None
 
     @property
     def headers(self) -> dict[str, str]:
+        if self.api_key:
+            return {"Authorization": f"Bearer {self.api_key}", "X-User-Id": self.user_id}
+        # Development stacks started with TRIBUTARY_ALLOW_TENANT_HEADERS only.
         return {"X-Client-Account-Id": str(self.tenant.client_account_id),
                 "X-Engagement-Id": str(self.tenant.engagement_id), "X-User-Id": self.user_id}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -103,3 +104,12 @@ def start_all(env: dict[str, str], log_dir: Path, ports: dict[str, int] | None =
 def stop_all(procs: dict[str, ServiceProcess]) -> None:
     for p in procs.values():
         p.stop()
+
+
+def create_api_key(env: dict[str, str], client_account_id: str, engagement_id: str, label: str | None = None
+                   ) -> dict[str, str]:
+    """A new API key for a tenant (``python -m ingest keys create``): its id, tenant and the key itself."""
+    command = [sys.executable, "-m", "ingest", "keys", "create", "--client-account-id", client_account_id,
+               "--engagement-id", engagement_id] + (["--label", label] if label else [])
+    done = subprocess.run(command, env=os.environ | env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout)

@@ -83,7 +83,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     name = f"tributary_test_{uuid.uuid4().hex[:10]}"
     _create_database(server_url, name)
     env = {"DATABASE_URL": _with_database(server_url, name), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "TRIBUTARY_LOG_LEVEL": "INFO"}
+           "TRIBUTARY_LOG_LEVEL": "INFO", "TRIBUTARY_ALLOW_TENANT_HEADERS": "true"}
     try:
         processes.migrate(env)
         yield env

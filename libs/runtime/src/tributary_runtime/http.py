@@ -1,4 +1,4 @@
-"""HTTP basics every API shares: the tenant of a request, health and readiness."""
+"""HTTP basics every API shares: the tenant of a request (from its API key), health and readiness."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 
 from contracts import Tenant
 
@@ -18,21 +18,37 @@ class RequestContext:
 
 
 def request_context(
-    x_client_account_id: Annotated[str | None, Header()] = None,
-    x_engagement_id: Annotated[str | None, Header()] = None,
+    request: Request,
+    authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
     x_user_id: Annotated[str | None, Header()] = None,
+    x_client_account_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_engagement_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> RequestContext:
-    """The tenant named by the request headers (until API keys name it)."""
-    missing = [h for h, v in (("X-Client-Account-Id", x_client_account_id),
-                              ("X-Engagement-Id", x_engagement_id)) if not v]
-    if missing:
-        raise HTTPException(401, detail=f"missing tenant header(s): {', '.join(missing)}")
-    try:
-        tenant = Tenant(client_account_id=uuid.UUID(x_client_account_id),
-                        engagement_id=uuid.UUID(x_engagement_id))
-    except ValueError:
-        raise HTTPException(400, detail="X-Client-Account-Id and X-Engagement-Id must be UUIDs") from None
-    return RequestContext(tenant=tenant, user_id=x_user_id or "anonymous")
+    """The tenant of the request's API key (``Authorization: Bearer …`` or ``X-Api-Key``)."""
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    keyring = getattr(request.app.state, "keyring", None)
+    if key:
+        if keyring is None or not keyring.ready.is_set():
+            raise HTTPException(503, detail="not ready: API keys are still loading")
+        tenant = keyring.tenant_for(key)
+        if tenant is None:
+            raise HTTPException(401, detail="the API key is not valid (unknown, revoked or mistyped)",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return RequestContext(tenant=tenant, user_id=x_user_id or "api-key")
+    settings = getattr(request.app.state, "settings", None)
+    if settings is not None and settings.allow_tenant_headers and x_client_account_id and x_engagement_id:
+        try:
+            tenant = Tenant(client_account_id=uuid.UUID(x_client_account_id),
+                            engagement_id=uuid.UUID(x_engagement_id))
+        except ValueError:
+            raise HTTPException(400, detail="X-Client-Account-Id and X-Engagement-Id must be UUIDs") from None
+        return RequestContext(tenant=tenant, user_id=x_user_id or "anonymous")
+    raise HTTPException(401, detail="an API key is required: send 'Authorization: Bearer <key>' "
+                                    "(create one with `tributary keys create`)",
+                        headers={"WWW-Authenticate": "Bearer"})
 
 
 def health_router(ready: callable) -> APIRouter:  # type: ignore[valid-type]
@@ -47,5 +63,11 @@ def health_router(ready: callable) -> APIRouter:  # type: ignore[valid-type]
         if not await ready():
             raise HTTPException(503, detail="not ready")
         return {"status": "ready"}
+
+    @router.get("/v1/whoami")
+    async def whoami(ctx: Annotated[RequestContext, Depends(request_context)]) -> dict[str, str]:
+        """The tenant the caller's key belongs to: a cheap check that a key works here."""
+        return {"client_account_id": str(ctx.tenant.client_account_id),
+                "engagement_id": str(ctx.tenant.engagement_id), "user_id": ctx.user_id}
 
     return router

@@ -17,6 +17,7 @@ from contracts import Phase
 from .consumer import EventConsumer, Handler
 from .failures import fail_import_on_dead_letter
 from .http import health_router
+from .keyring import KeyRing
 from .resources import Resources, open_resources
 from .settings import ServiceSettings
 
@@ -78,13 +79,19 @@ class ConsumerSpec:
 
 
 async def run_service(settings: ServiceSettings, *, name: str, schema: str, consumer: ConsumerSpec | None = None,
-                      routers: tuple[APIRouter, ...] = ()) -> None:
+                      routers: tuple[APIRouter, ...] = (),
+                      on_start: Callable[[Resources], Awaitable[None]] | None = None) -> None:
     """Open the service's resources, then run its consumer and HTTP app until stopped."""
     configure_logging(settings, name)
     async with open_resources(settings, schema, name) as res:
+        if on_start is not None:
+            await on_start(res)
         app = FastAPI(title=f"Tributary {name}", version="1")
         app.state.resources = res
-        tasks: list[Task] = []
+        app.state.settings = settings
+        keyring = KeyRing(settings)
+        app.state.keyring = keyring
+        tasks: list[Task] = [keyring.run]
         event_consumer = None
         if consumer is not None:
             event_consumer = EventConsumer(
@@ -96,7 +103,7 @@ async def run_service(settings: ServiceSettings, *, name: str, schema: str, cons
         app.state.consumer = event_consumer
 
         async def ready() -> bool:
-            return event_consumer is None or event_consumer.consumer is not None
+            return keyring.ready.is_set() and (event_consumer is None or event_consumer.consumer is not None)
 
         for router in routers:
             app.include_router(router)

@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     handler_max_attempts: int = 3
     handler_retry_backoff_s: float = 0.2
     db_pool_size: int = 5
+    # Development only: accept X-Client-Account-Id/X-Engagement-Id without an API key.
+    allow_tenant_headers: bool = False
 
     @property
     def asyncpg_dsn(self) -> str:

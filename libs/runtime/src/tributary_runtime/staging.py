@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from contracts import Envelope, ImportFailed, Payload, Phase, batch_digest, import_checksum, topics
+from contracts import Envelope, ErrorInfo, ImportFailed, Payload, Phase, batch_digest, import_checksum, topics
 
 from .consumer import Unit
 
@@ -173,7 +173,7 @@ async def join(unit: Unit, envelope: Envelope[Any], *, marker_type: type[Payload
     except ChecksumMismatch as exc:
         row = await conn.fetchval("SELECT marker FROM staged_imports WHERE import_id = $1", envelope.import_id)
         marker = Envelope[marker_type].model_validate(row)  # type: ignore[valid-type]
-        failed = ImportFailed(phase=phase, code="checksum_mismatch", reason=str(exc))
+        failed = ImportFailed(phase=phase, error=ErrorInfo(code="checksum_mismatch", reason=str(exc)))
         await unit.publish(topics.EVENTS, marker.follow(failed, producer=producer, stage_key=phase.value))
         await finish(conn, envelope.import_id, "failed")
         return None

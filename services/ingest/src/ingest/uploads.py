@@ -51,7 +51,7 @@ def fingerprint(stream: BinaryIO, max_bytes: int) -> tuple[int, str]:
     while chunk := stream.read(CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise UploadRejected("too_large", f"the file is larger than the limit of {max_bytes} bytes")
+            raise UploadRejected("too_large", f"The file is larger than the limit of {max_bytes} bytes.")
         digest.update(chunk)
     stream.seek(0)
     return size, digest.hexdigest()
@@ -70,6 +70,12 @@ def check_file(upload: Upload) -> list[str]:
 async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AIOKafkaProducer,
                  *, max_bytes: int, batch_rows: int) -> Accepted:
     started_at = datetime.now(UTC)
+    # Parsing is CPU-bound and synchronous: keep it off the event loop. The whole file is
+    # checked before anything is written, the idempotency key included: a rejected upload
+    # leaves no trace, and a retry with the same key and a fixed file starts afresh.
+    size, sha256 = await asyncio.to_thread(fingerprint, upload.stream, max_bytes)
+    header = await asyncio.to_thread(check_file, upload)
+
     import_id = uuid.uuid4()
     if upload.idempotency_key:
         async with db.transaction() as conn:
@@ -84,9 +90,6 @@ async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AI
     else:
         flow_id = uuid.uuid4()
 
-    # Parsing is CPU-bound and synchronous: keep it off the event loop.
-    size, sha256 = await asyncio.to_thread(fingerprint, upload.stream, max_bytes)
-    header = await asyncio.to_thread(check_file, upload)
     parsed = open_upload(upload.stream, upload.filename, upload.content_type)
 
     receipt = {

@@ -221,6 +221,29 @@ def test_csv_mixed_delimiters_are_a_width_error() -> None:
     assert (error.code, error.row) == ("row_width", 2)
 
 
+def test_csv_rows_with_another_delimiter_than_the_header_are_rejected() -> None:
+    # Without the check such a row reads as one cell and lands whole in the first column.
+    seen, error = rejected_on_iteration(b"hostname;ip_address\nweb-1,10.0.0.1\n", "x.csv")
+    assert seen == []
+    assert (error.code, error.row, error.column) == ("mixed_delimiter", 1, None)
+    assert error.message == ("Row 1 is separated by commas (,) but the header by semicolons (;); "
+                             "use the same delimiter throughout the file.")
+    seen, error = rejected_on_iteration(b"a,b,c\n1,2,3\n\n4|5|6\n", "x.csv")
+    assert seen == [(1, {"a": "1", "b": "2", "c": "3"})]
+    assert (error.code, error.row) == ("mixed_delimiter", 3)
+    assert "pipes (|) but the header by commas (,)" in error.message
+    _, error = rejected_on_iteration(b"a\tb\n1;2\n", "x.tsv")
+    assert "semicolons (;) but the header by tabs" in error.message
+
+
+def test_csv_one_cell_rows_that_are_not_another_delimiter_are_kept() -> None:
+    # A short row is padded; a value with a comma is only suspicious when it splits into the header's width.
+    assert rows_of(b"name;notes;owner\nSmith, John\nvm1\n", "x.csv") == [
+        (1, {"name": "Smith, John", "notes": None, "owner": None}), (2, {"name": "vm1", "notes": None, "owner": None})]
+    # A one-column file has no delimiter to mix up.
+    assert rows_of(b"name\nSmith; John\n", "x.csv") == [(1, {"name": "Smith; John"})]
+
+
 def test_csv_unclosed_quote_is_malformed() -> None:
     _, error = rejected_on_iteration(b'a,b\n1,2\n3,"unterminated\n4,5\n', "x.csv")
     assert (error.code, error.row) == ("malformed_csv", 2)

@@ -22,6 +22,7 @@ from .values import clean_text
 
 # Order breaks ties between equally frequent delimiters.
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "commas (,)", ";": "semicolons (;)", "\t": "tabs", "|": "pipes (|)"}
 
 
 def open_csv(stream: BinaryIO) -> tuple[list[str], Iterator[Row]]:
@@ -30,10 +31,11 @@ def open_csv(stream: BinaryIO) -> tuple[list[str], Iterator[Row]]:
     first = next((line for line in text_lines if line.strip()), None)
     if first is None:
         raise UploadRejected("empty_file", "The file is empty.")
-    reader = csv.reader(itertools.chain([first], text_lines), delimiter=sniff_delimiter(first), strict=True)
+    delimiter = sniff_delimiter(first)
+    reader = csv.reader(itertools.chain([first], text_lines), delimiter=delimiter, strict=True)
     header = check_header([cell.strip() for cell in _next_record(reader, lines) or []])
     lines.header_line = lines.line_no
-    return header, _rows(reader, lines, header)
+    return header, _rows(reader, lines, header, delimiter)
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -55,7 +57,7 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _rows(reader: Iterator[list[str]], lines: LineReader, header: list[str]) -> Iterator[Row]:
+def _rows(reader: Iterator[list[str]], lines: LineReader, header: list[str], delimiter: str) -> Iterator[Row]:
     while True:
         start_line = lines.line_no + 1  # csv pulls lines lazily, so this is where the record begins
         cells = _next_record(reader, lines)
@@ -64,6 +66,7 @@ def _rows(reader: Iterator[list[str]], lines: LineReader, header: list[str]) -> 
         if not any(cell.strip() for cell in cells):
             continue
         row_number = start_line - (lines.header_line or 0)
+        _check_delimiter(header, cells, row_number, delimiter)
         yield row_number, _record(header, cells, row_number)
 
 
@@ -79,6 +82,27 @@ def _next_record(reader: Iterator[list[str]], lines: LineReader) -> list[str] | 
             f"The record starting at line {start_line} is not valid CSV ({exc}); check for an unclosed or stray quote.",
             row=lines.row_of(start_line),
         ) from None
+
+
+def _check_delimiter(header: list[str], cells: Sequence[str], row_number: int, delimiter: str) -> None:
+    """Reject a row written with another delimiter than the header.
+
+    Such a row has no header delimiter at all, so it reads as one cell, and short rows
+    are padded: without this check the whole line would silently land in the first
+    column. It is recognised when another candidate delimiter splits that one cell
+    into exactly as many fields as the header has columns.
+    """
+    width = len(header)
+    if width < 2 or len(cells) != 1:
+        return
+    for other in CANDIDATE_DELIMITERS:
+        if other != delimiter and cells[0].count(other) == width - 1:
+            raise UploadRejected(
+                "mixed_delimiter",
+                f"Row {row_number} is separated by {DELIMITER_NAMES[other]} but the header by "
+                f"{DELIMITER_NAMES[delimiter]}; use the same delimiter throughout the file.",
+                row=row_number,
+            )
 
 
 def _record(header: list[str], cells: Sequence[str], row_number: int) -> Record:

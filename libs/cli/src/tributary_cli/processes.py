@@ -31,6 +31,12 @@ class ServiceProcess:
     log_dir: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     restarts: int = 0
+    # Extra instances of one service (same consumer group) log to <name>-<instance>.log.
+    instance: int = 0
+
+    @property
+    def log_name(self) -> str:
+        return f"{self.name}-{self.instance}.log" if self.instance else f"{self.name}.log"
 
     @property
     def module(self) -> str:
@@ -42,7 +48,7 @@ class ServiceProcess:
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_dir / self.log_name, "ab")  # noqa: SIM115 - owned by the child
         env = os.environ | self.env | {"TRIBUTARY_HTTP_PORT": str(self.port), "TRIBUTARY_HTTP_HOST": "127.0.0.1"}
         self.process = subprocess.Popen([sys.executable, "-m", self.module, "serve"], env=env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
@@ -52,14 +58,14 @@ class ServiceProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_dir}/{self.name}.log")
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_dir}/{self.log_name}")
             try:
                 if httpx.get(self.url + "/ready", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"{self.name} not ready after {timeout}s; see {self.log_dir}/{self.name}.log")
+        raise TimeoutError(f"{self.name} not ready after {timeout}s; see {self.log_dir}/{self.log_name}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -101,8 +107,13 @@ def start_all(env: dict[str, str], log_dir: Path, ports: dict[str, int] | None =
     return procs
 
 
-def stop_all(procs: dict[str, ServiceProcess]) -> None:
-    for p in procs.values():
+def stop_all(procs: dict[str, ServiceProcess] | list[ServiceProcess]) -> None:
+    """SIGTERM to all at once, then wait for each (a straggler is killed after its grace period)."""
+    group = list(procs.values()) if isinstance(procs, dict) else list(procs)
+    for p in group:
+        if p.process is not None and p.process.poll() is None:
+            p.process.send_signal(signal.SIGTERM)
+    for p in group:
         p.stop()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,14 +13,23 @@ import pytest
 from fastapi import FastAPI
 
 from contracts import Tenant
+from contracts.access import ApiKeyRecord, hash_key, new_key
 from enricher.api import assets, candidates, dependencies, policy
 from tributary_runtime.db import Database
+from tributary_runtime.keyring import KeyRing
+from tributary_runtime.settings import ServiceSettings
+
+
+# Keys the in-process app knows, as a service learns them from the key topic.
+KEYRING = KeyRing(ServiceSettings())
+KEYRING.ready.set()
 
 
 @pytest.fixture
 async def http(db: Database) -> AsyncIterator[httpx.AsyncClient]:
     app = FastAPI()
     app.state.resources = SimpleNamespace(db=db)
+    app.state.keyring = KEYRING
     for module in (assets, dependencies, candidates, policy):
         app.include_router(module.router)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://enricher") as client:
@@ -27,10 +37,15 @@ async def http(db: Database) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def headers(tenant: Tenant) -> dict[str, str]:
-    return {"X-Client-Account-Id": str(tenant.client_account_id), "X-Engagement-Id": str(tenant.engagement_id)}
+    """An API key of the tenant's, known to the app."""
+    key_id, key = new_key()
+    record = ApiKeyRecord(key_id=key_id, client_account_id=tenant.client_account_id,
+                          engagement_id=tenant.engagement_id, key_hash=hash_key(key), created_at=datetime.now(UTC))
+    KEYRING.learn(record.model_dump_json().encode(), key_id.encode())
+    return {"Authorization": f"Bearer {key}"}
 
 
-async def test_tenant_headers_are_required(http: httpx.AsyncClient) -> None:
+async def test_an_api_key_is_required(http: httpx.AsyncClient) -> None:
     for path in ("/v1/assets", f"/v1/assets/{uuid.uuid4()}", "/v1/dependencies", "/v1/dependencies/parked",
                  "/v1/duplicate-candidates", "/v1/inventory-policy"):
         assert (await http.get(path)).status_code == 401, path

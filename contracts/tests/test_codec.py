@@ -12,6 +12,7 @@ from contracts import (
     REGISTRY,
     EnrichmentCompleted,
     Envelope,
+    ErrorInfo,
     FlowStatus,
     ImportFailed,
     ImportUploaded,
@@ -43,7 +44,8 @@ SAMPLES = [
                         invalid_count=1, error_count=1, batch_count=1, checksum="d" * 64,
                         field_mapping={"Host": "hostname"}),
     EnrichmentCompleted(category="cmdb_export", rows_applied=2, assets_created=1, assets_updated=1),
-    ImportFailed(phase="validation", code="required_column", reason="required column(s) missing: hostname"),
+    ImportFailed(phase="validation", error=ErrorInfo(code="required_column",
+                                                     reason="required column(s) missing: hostname")),
     PhaseProgress(phase="enrichment", rows_done=10, rows_total=20),
     FlowStatus(flow_id=uuid.uuid4(), child_flow_id=uuid.uuid4(), import_id=IMPORT, category="cmdb_export",
                status="running", child_status="running", current_phase="validation", progress_percentage=25.0,
@@ -115,8 +117,11 @@ def test_batcher_bounds_batches_and_checksums_them() -> None:
 
 
 def test_a_json_schema_for_every_event() -> None:
+    from contracts.history import MODELS
+
     exported = schemas()
-    assert set(exported) == {f"{t}.v{cls.SCHEMA_VERSION}.json" for t, cls in REGISTRY.items()}
+    assert set(exported) == {f"{t}.v{cls.SCHEMA_VERSION}.json" for t, cls in REGISTRY.items()} | {
+        f"{t}.v{v}.json" for t, v in MODELS}
     upload = exported["ImportUploaded.v1.json"]
     assert {"event_id", "tenant", "import_id", "payload"} <= set(upload["required"])
 

@@ -4,6 +4,7 @@ from . import topics
 from .categories import PHASES, Category, Phase
 from .codec import (
     REGISTRY,
+    UPCASTERS,
     MalformedEvent,
     UndecodableEvent,
     UnknownEventType,
@@ -15,6 +16,7 @@ from .envelope import Envelope, Payload, Tenant, deterministic_event_id
 from .events import (
     AgentResult,
     EnrichmentCompleted,
+    ErrorInfo,
     FlowPaused,
     FlowResumed,
     FlowStatus,
@@ -33,9 +35,11 @@ __all__ = [
     "AgentResult",
     "PHASES",
     "REGISTRY",
+    "UPCASTERS",
     "Category",
     "EnrichmentCompleted",
     "Envelope",
+    "ErrorInfo",
     "FlowPaused",
     "FlowResumed",
     "FlowStatus",

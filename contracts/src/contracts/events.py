@@ -153,13 +153,29 @@ class ImportRevertCompleted(Payload):
     duplicate_candidates_removed: NonNegativeInt = 0
 
 
-class ImportFailed(Payload):
-    EVENT_TYPE = "ImportFailed"
+class ErrorInfo(BaseModel):
+    """What went wrong, as one value: a stable ``code``, a ``reason`` for people, and ``details``."""
 
-    phase: Phase
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     code: str
     reason: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ImportFailed(Payload):
+    """The import stopped in ``phase``.
+
+    v2 groups the error as ``error`` {code, reason, details}; v1 carried the three fields
+    flat beside ``phase``. A v1 event (older producers, the log before the change) is
+    upcast on decode (``contracts.history``).
+    """
+
+    EVENT_TYPE = "ImportFailed"
+    SCHEMA_VERSION = 2
+
+    phase: Phase
+    error: ErrorInfo
     started_at: datetime | None = None
 
 

@@ -1,4 +1,9 @@
-"""``tributary-contracts export-schemas DIR``: JSON Schema of every event envelope."""
+"""``tributary-contracts export-schemas DIR``: JSON Schema of every event envelope.
+
+One file per event and version, ``<EventType>.v<N>.json``: the current version of every
+event, plus the earlier versions consumers still accept (``contracts.history``), so a
+producer that still emits an older version keeps a schema to check against.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .codec import REGISTRY, envelope_type
+from .codec import PREVIOUS_MODELS, REGISTRY, envelope_type
+from .envelope import Envelope, Payload
 
 
 def schemas() -> dict[str, dict[str, Any]]:
+    versions: list[tuple[str, type[Payload], type[Envelope[Any]]]] = [
+        (event_type, payload, envelope_type(event_type)) for event_type, payload in REGISTRY.items()]
+    versions += [(event_type, payload, Envelope[payload])  # type: ignore[valid-type]
+                 for (event_type, _), payload in PREVIOUS_MODELS.items()]
     out = {}
-    for event_type, payload in sorted(REGISTRY.items()):
-        schema = envelope_type(event_type).model_json_schema()
+    for event_type, payload, envelope in sorted(versions, key=lambda v: (v[0], v[1].SCHEMA_VERSION)):
+        schema = envelope.model_json_schema()
         schema["title"] = event_type
         schema["$id"] = f"urn:tributary:event:{event_type}:v{payload.SCHEMA_VERSION}"
         out[f"{event_type}.v{payload.SCHEMA_VERSION}.json"] = schema

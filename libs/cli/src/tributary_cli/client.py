@@ -125,6 +125,20 @@ class TributaryClient:
     def list_flows(self, **params: Any) -> httpx.Response:
         return httpx.get(f"{self.flow_url}/v1/flows", headers=self.headers, params=params, timeout=10)
 
+    def pause_flow(self, flow_id: uuid.UUID | str, reason: str | None = None) -> httpx.Response:
+        """Pause at the next phase boundary (202; 409 when the flow is not running)."""
+        return httpx.post(f"{self.flow_url}/v1/flows/{flow_id}/pause", headers=self.headers,
+                          json={"reason": reason}, timeout=10)
+
+    def resume_flow(self, flow_id: uuid.UUID | str) -> httpx.Response:
+        """Resume a paused flow (202; 409 when it is not paused)."""
+        return httpx.post(f"{self.flow_url}/v1/flows/{flow_id}/resume", headers=self.headers, timeout=10)
+
+    def retry_flow(self, flow_id: uuid.UUID | str, phase: str | None = None) -> httpx.Response:
+        """Run a failed flow's failed phase (or ``phase``) again (202; 409 when the flow has not failed)."""
+        return httpx.post(f"{self.flow_url}/v1/flows/{flow_id}/retry", headers=self.headers,
+                          json={"phase": phase}, timeout=10)
+
     def wait_for_flow(self, flow_id: uuid.UUID | str, *, timeout: float = 60.0,
                       statuses: tuple[str, ...] = TERMINAL) -> dict[str, Any]:
         """Poll the projection until the flow reaches one of ``statuses``."""

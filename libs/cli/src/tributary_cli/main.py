@@ -17,11 +17,13 @@ from contracts import Category, Tenant
 
 from . import devstack, processes
 from .client import TributaryClient
+from .flow_commands import flows
 
 app = typer.Typer(help="Tributary: event-sourced imports of migration-assessment data.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 dev = typer.Typer(help="The local broker and database (no Docker needed).", no_args_is_help=True)
 app.add_typer(dev, name="dev")
+app.add_typer(flows, name="flows")
 # Wide enough for the summary table when output is piped (make, CI logs).
 console = Console(width=None if sys.stdout.isatty() else 160)
 STATE_DIR = Path(os.environ.get("TRIBUTARY_STATE_DIR", ".tributary"))
@@ -115,6 +117,113 @@ def demo() -> None:
     finally:
         processes.stop_all(procs)
     console.print("services stopped; the broker and database keep running (`tributary dev down` stops them)")
+
+
+# --- rebuild, replay, checksums -------------------------------------------------------------
+# Rebuilds run in the services' own modules (`python -m flow_state.rebuild`): the projection code
+# is theirs, and this command imports no service.
+flow_state_ops = typer.Typer(help="flow-state operations: rebuild the flow tables from the event log.",
+                             no_args_is_help=True)
+enricher_ops = typer.Typer(help="enricher operations: rebuild the inventory from the event log.",
+                           no_args_is_help=True)
+app.add_typer(flow_state_ops, name="flow-state")
+app.add_typer(enricher_ops, name="enricher")
+
+SWAP_HELP = ("swap the rebuilt tables in (one transaction; the live service keeps running) when they verify "
+             "equal at the live consumer's exact position")
+
+
+def _rebuild(module: str, swap: bool, allow_differences: bool, schema: str | None, lock_timeout: float,
+             discard: bool, as_json: bool) -> None:
+    import subprocess
+
+    env = _stack_env()
+    argv = [sys.executable, "-m", module, "--lock-timeout", str(lock_timeout)]
+    argv += ["--swap"] if swap else []
+    argv += ["--allow-differences"] if allow_differences else []
+    argv += ["--schema", schema] if schema else []
+    argv += ["--discard"] if discard else []
+    argv += ["--json"] if as_json else []
+    raise typer.Exit(subprocess.run(argv, env=os.environ | env).returncode)
+
+
+@flow_state_ops.command("rebuild")
+def flow_state_rebuild(
+    swap: bool = typer.Option(False, "--swap", help=SWAP_HELP),
+    allow_differences: bool = typer.Option(False, "--allow-differences",
+                                           help="swap even when the tables differ (after a projection fix)"),
+    schema: str | None = typer.Option(None, help="rebuild into (or resume) this schema"),
+    lock_timeout: float = typer.Option(60.0, help="seconds to wait for the live consumer's batch when fencing it"),
+    discard: bool = typer.Option(False, "--discard", help="drop the rebuilt schema afterwards unless swapped in"),
+    as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
+) -> None:
+    """Replay imports.events.v1 into fresh flow tables, verify them against the live ones, optionally swap."""
+    _rebuild("flow_state.rebuild", swap, allow_differences, schema, lock_timeout, discard, as_json)
+
+
+@enricher_ops.command("rebuild")
+def enricher_rebuild(
+    swap: bool = typer.Option(False, "--swap", help=SWAP_HELP),
+    allow_differences: bool = typer.Option(False, "--allow-differences",
+                                           help="swap even when the tables differ"),
+    schema: str | None = typer.Option(None, help="rebuild into (or resume) this schema"),
+    lock_timeout: float = typer.Option(60.0, help="seconds to wait for the live consumer's batch when fencing it"),
+    discard: bool = typer.Option(False, "--discard", help="drop the rebuilt schema afterwards unless swapped in"),
+    as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
+) -> None:
+    """Replay validated records and lifecycle events into a fresh inventory, verify it, optionally swap."""
+    _rebuild("enricher.rebuild", swap, allow_differences, schema, lock_timeout, discard, as_json)
+
+
+@app.command("replay")
+def replay_import(
+    import_id: uuid.UUID,
+    dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be re-published"),
+    wait: bool = typer.Option(True, help="wait until every consumer has read what was re-published"),
+    verify: bool = typer.Option(False, "--verify",
+                                help="checksum every service's tables before and after (needs a quiet system)"),
+    timeout: float = typer.Option(60.0, help="seconds to wait for the consumers"),
+    as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+) -> None:
+    """Re-publish every event of one import, byte for byte, to its topics: consumers dedupe, so no table changes."""
+    import json
+
+    from . import operations
+
+    report = operations.run(operations.replay(operations.settings_from(_stack_env()), import_id, dry_run=dry_run,
+                                              wait=wait, verify=verify, timeout=timeout))
+    if as_json:
+        print(json.dumps(report))
+    else:
+        console.print(f"import {import_id}: {report['messages']} messages "
+                      + ", ".join(f"{t} {n}" for t, n in report["by_topic"].items() if n))
+        if "republished" in report:
+            console.print(f"re-published {report['republished']}")
+        consumers = report.get("consumers")
+        if consumers:
+            console.print("consumers caught up" if consumers["caught_up"] else f"[red]lagging:[/] {consumers['lagging']}")
+        if "changed" in report:
+            console.print(f"{report['tables']} tables, unchanged" if not report["changed"]
+                          else "[red]changed:[/]\n" + "\n".join(report["changed"]))
+    failed = (report.get("consumers") and not report["consumers"]["caught_up"]) or report.get("changed")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("checksums")
+def checksums(schema: list[str] = typer.Option(None, "--schema", help="a schema (repeatable); default: every service's")
+              ) -> None:
+    """Rows and checksum of every table of the service schemas (consumer offsets aside)."""
+    from . import operations
+
+    schemas = tuple(schema) if schema else operations.SERVICE_SCHEMAS
+    result = operations.run(operations.digests(operations.settings_from(_stack_env()), schemas))
+    table = Table(title="Table checksums")
+    for col in ("schema", "table", "rows", "md5"):
+        table.add_column(col)
+    for name, tables in result.items():
+        for t, d in tables.items():
+            table.add_row(name, t, str(d.rows), d.digest)
+    console.print(table)
 
 
 if __name__ == "__main__":

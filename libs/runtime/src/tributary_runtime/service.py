@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from contracts import Phase
 
-from .consumer import EventConsumer, Handler
+from .consumer import DeadLetterHook, EventConsumer, Handler, Inbound, Unit
 from .failures import fail_import_on_dead_letter
 from .http import health_router
 from .keyring import KeyRing
@@ -73,9 +73,23 @@ class ConsumerSpec:
     # The phase named in ImportFailed when one of this consumer's messages is dead-lettered.
     failure_phase: Phase
     needs_resources: bool = False
+    # Run after the import is marked failed, in the same transaction (e.g. keep its staged set retryable).
+    on_dead_letter: DeadLetterHook | None = None
 
     def build(self, res: Resources) -> Handler:
         return self.handler(res) if self.needs_resources else self.handler  # type: ignore[call-arg,return-value]
+
+    def dead_letter_hook(self, producer_name: str) -> DeadLetterHook:
+        fail = fail_import_on_dead_letter(self.failure_phase, producer_name)
+        extra = self.on_dead_letter
+        if extra is None:
+            return fail
+
+        async def both(unit: Unit, inbound: Inbound, reason: str) -> None:
+            await fail(unit, inbound, reason)
+            await extra(unit, inbound, reason)
+
+        return both
 
 
 async def run_service(settings: ServiceSettings, *, name: str, schema: str, consumer: ConsumerSpec | None = None,
@@ -97,7 +111,7 @@ async def run_service(settings: ServiceSettings, *, name: str, schema: str, cons
             event_consumer = EventConsumer(
                 settings=settings, db=res.db, producer=res.producer, group_id=consumer.group_id,
                 topics=consumer.topics, handler=consumer.build(res), event_types=consumer.event_types,
-                on_dead_letter=fail_import_on_dead_letter(consumer.failure_phase, name), client_id=name,
+                on_dead_letter=consumer.dead_letter_hook(name), client_id=name,
             )
             tasks.append(event_consumer.run)
         app.state.consumer = event_consumer

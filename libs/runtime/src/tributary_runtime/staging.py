@@ -5,10 +5,16 @@ Batches and marker may arrive in any order (different topics, redelivery), so th
 consumer stages them in its own schema and acts once the set is complete. Every call
 for an import runs under that import's advisory lock, so two members of a group
 cannot both miss (or both see) the moment of completion.
+
+Flow control lives here too, because it acts at exactly that moment: a set that completes
+while its flow is paused is *held* (status ``held``) instead of returned, and is released
+by the resume; a phase that failed leaves its set ``failed``, and a retry stages it again
+with the next ``attempt`` (see ``tributary_runtime.flow_control``).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,7 +24,9 @@ import asyncpg
 
 from contracts import Envelope, ErrorInfo, ImportFailed, Payload, Phase, batch_digest, import_checksum, topics
 
-from .consumer import Unit
+from .consumer import DeadLetterHook, Inbound, Unit
+
+log = logging.getLogger(__name__)
 
 STAGING_DDL = """
 CREATE TABLE IF NOT EXISTS staged_imports (
@@ -51,6 +59,23 @@ CREATE TABLE IF NOT EXISTS staged_rows (
 """
 
 
+# Added by a later migration of each service that stages (the validator's 0004, the enricher's 0003).
+FLOW_CONTROL_DDL = """
+ALTER TABLE staged_imports ADD COLUMN IF NOT EXISTS attempt integer NOT NULL DEFAULT 1;
+CREATE TABLE IF NOT EXISTS flow_control (
+    import_id         uuid PRIMARY KEY,
+    client_account_id uuid NOT NULL,
+    engagement_id     uuid NOT NULL,
+    paused            boolean NOT NULL,
+    reason            text,
+    event_id          uuid NOT NULL,
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+"""
+HELD = "held"
+FAILED = "failed"
+
+
 class ChecksumMismatch(Exception):
     pass
 
@@ -61,10 +86,34 @@ class StagedImport:
     marker: dict[str, Any]
     expected_batches: int
     status: str
+    attempt: int = 1
+
+
+def attempt_key(stage_key: str, attempt: int) -> str:
+    """The stage key of an event published by a phase's ``attempt``.
+
+    The first attempt keeps the plain key (ids of events published before retries existed
+    stay what they were); a retry's events get ``key#n``, so they are never taken for
+    duplicates of the failed attempt's events.
+    """
+    return stage_key if attempt <= 1 else f"{stage_key}#{attempt}"
+
+
+async def attempt_of(conn: asyncpg.Connection, import_id: uuid.UUID) -> int:
+    """Which attempt of its phase the staged import is in (1 unless retried)."""
+    return await conn.fetchval("SELECT attempt FROM staged_imports WHERE import_id = $1", import_id) or 1
+
+
+async def is_paused(conn: asyncpg.Connection, import_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval("SELECT paused FROM flow_control WHERE import_id = $1", import_id))
 
 
 async def lock_import(conn: asyncpg.Connection, import_id: uuid.UUID) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))", str(import_id))
+    # Advisory locks are cluster-wide: the key names the service's schema too, so one service's long
+    # phase (a validation holds the lock for its whole transaction) never stalls another service's
+    # consumer that touches the same import (the enricher recording a pause, say).
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::text, 0))",
+                       str(import_id))
 
 
 def _cell(value: Any) -> str | None:
@@ -113,7 +162,8 @@ async def complete(conn: asyncpg.Connection, import_id: uuid.UUID) -> StagedImpo
     Raises ChecksumMismatch when the batches are all in but are not the ones announced.
     """
     row = await conn.fetchrow(
-        "SELECT import_id, marker, expected_batches, checksum, status FROM staged_imports WHERE import_id = $1",
+        "SELECT import_id, marker, expected_batches, checksum, status, attempt FROM staged_imports"
+        " WHERE import_id = $1",
         import_id,
     )
     if row is None or row["status"] != "staging":
@@ -127,7 +177,7 @@ async def complete(conn: asyncpg.Connection, import_id: uuid.UUID) -> StagedImpo
             f"received {len(digests)} batches with checksum {actual[:12]}…, marker announced "
             f"{row['expected_batches']} with {row['checksum'][:12]}…"
         )
-    return StagedImport(row["import_id"], row["marker"], row["expected_batches"], row["status"])
+    return StagedImport(row["import_id"], row["marker"], row["expected_batches"], row["status"], row["attempt"])
 
 
 async def finish(conn: asyncpg.Connection, import_id: uuid.UUID, status: str) -> None:
@@ -168,15 +218,64 @@ async def join(unit: Unit, envelope: Envelope[Any], *, marker_type: type[Payload
         new = await stage_batch(conn, envelope)
     if not new:
         return None
+    return await ready(unit, envelope.import_id, marker_type=marker_type, phase=phase, producer=producer)
+
+
+async def ready(unit: Unit, import_id: uuid.UUID, *, marker_type: type[Payload], phase: Phase,
+                producer: str) -> Envelope[Any] | None:
+    """The marker when the staged set is complete and its phase may start now (caller holds the lock).
+
+    A set whose batches do not match the marker's checksum fails the import instead; a set
+    that completes while its flow is paused is held until the resume.
+    """
+    conn = unit.conn
     try:
-        staged = await complete(conn, envelope.import_id)
+        staged = await complete(conn, import_id)
     except ChecksumMismatch as exc:
-        row = await conn.fetchval("SELECT marker FROM staged_imports WHERE import_id = $1", envelope.import_id)
-        marker = Envelope[marker_type].model_validate(row)  # type: ignore[valid-type]
+        row = await conn.fetchrow("SELECT marker, attempt FROM staged_imports WHERE import_id = $1", import_id)
+        marker = Envelope[marker_type].model_validate(row["marker"])  # type: ignore[valid-type]
         failed = ImportFailed(phase=phase, error=ErrorInfo(code="checksum_mismatch", reason=str(exc)))
-        await unit.publish(topics.EVENTS, marker.follow(failed, producer=producer, stage_key=phase.value))
-        await finish(conn, envelope.import_id, "failed")
+        await unit.publish(topics.EVENTS, marker.follow(failed, producer=producer,
+                                                        stage_key=attempt_key(phase.value, row["attempt"])))
+        await finish(conn, import_id, FAILED)
         return None
     if staged is None:
         return None
+    if await is_paused(conn, import_id):
+        await conn.execute("UPDATE staged_imports SET status = $2 WHERE import_id = $1", import_id, HELD)
+        return None
     return Envelope[marker_type].model_validate(staged.marker)  # type: ignore[valid-type]
+
+
+def fail_staged_on_dead_letter(*, marker_type: type[Payload], batch_type: type[Payload],
+                               phase: Phase) -> DeadLetterHook:
+    """When one of an import's messages is dead-lettered, keep its staged set retryable.
+
+    The message's own effects were rolled back. If it is the marker, or a batch of a set
+    whose marker is in, it is staged here (in a savepoint: it may be what cannot be staged),
+    and the set is marked failed: it waits for a PhaseRetryRequested instead of starting
+    its phase behind the flow's back when a later message completes it. A retry of
+    ``phase`` that failed this way still counts as an attempt (its events may have been
+    sent before it failed), so the next retry publishes under ids of its own.
+    """
+    async def hook(unit: Unit, inbound: Inbound, reason: str) -> None:
+        env, conn = inbound.envelope, unit.conn
+        await lock_import(conn, env.import_id)
+        try:
+            async with conn.transaction():
+                if env.event_type == marker_type.EVENT_TYPE:
+                    await record_marker(conn, env, expected_batches=env.payload.batch_count,
+                                        checksum=env.payload.checksum)
+                elif env.event_type == batch_type.EVENT_TYPE and await conn.fetchval(
+                        "SELECT true FROM staged_imports WHERE import_id = $1", env.import_id):
+                    await stage_batch(conn, env)
+        except (asyncpg.PostgresError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("could not stage dead-lettered %s of import %s: %r", env.event_type, env.import_id, exc)
+        if env.event_type == "PhaseRetryRequested" and env.payload.phase == phase:
+            await conn.execute("UPDATE staged_imports SET attempt = attempt + 1 WHERE import_id = $1"
+                               " AND status = $2", env.import_id, FAILED)
+        await conn.execute(
+            "UPDATE staged_imports SET status = $2, finished_at = now() WHERE import_id = $1"
+            " AND status IN ('staging', 'held')", env.import_id, FAILED)
+
+    return hook

@@ -12,10 +12,11 @@ from contracts import (
     ImportReverted,
     ImportRevertCompleted,
     Phase,
+    ValidatedBatch,
     ValidationCompleted,
     topics,
 )
-from tributary_runtime import staging
+from tributary_runtime import flow_control, staging
 from tributary_runtime.consumer import Inbound, Unit
 
 from . import inventory
@@ -23,7 +24,10 @@ from .policy import policy_for
 from .revert import is_reverted, revert_import
 
 PRODUCER = "enricher"
-EVENT_TYPES = ("ValidatedBatch", "ValidationCompleted", "ImportReverted")
+EVENT_TYPES = ("ValidatedBatch", "ValidationCompleted", "ImportReverted", *flow_control.EVENT_TYPES)
+# A dead-lettered batch or marker leaves the import's staged set failed, ready for a retry.
+ON_DEAD_LETTER = staging.fail_staged_on_dead_letter(marker_type=ValidationCompleted, batch_type=ValidatedBatch,
+                                                    phase=Phase.ENRICHMENT)
 # Imports with no source system of their own are ranked as this source.
 DEFAULT_SOURCE = "upload"
 
@@ -35,10 +39,15 @@ class EnricherHandler:
             if env.event_type == "ImportReverted":
                 await revert(unit, env)
                 continue
-            if env.event_type == "ValidationCompleted" and env.payload.validate_only:
+            if env.event_type in flow_control.EVENT_TYPES:
+                # Pause, resume, retry: a held or failed enrichment may run now.
+                marker = await flow_control.apply(unit, env, phase=Phase.ENRICHMENT,
+                                                  marker_type=ValidationCompleted, producer=PRODUCER)
+            elif env.event_type == "ValidationCompleted" and env.payload.validate_only:
                 continue  # a dry run: validation was the whole job
-            marker = await staging.join(unit, env, marker_type=ValidationCompleted, phase=Phase.ENRICHMENT,
-                                        producer=PRODUCER)
+            else:
+                marker = await staging.join(unit, env, marker_type=ValidationCompleted, phase=Phase.ENRICHMENT,
+                                            producer=PRODUCER)
             if marker is not None:
                 await enrich(unit, marker)
 
@@ -55,11 +64,14 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
         await staging.finish(unit.conn, marker.import_id, "reverted")
         return
     started_at = datetime.now(UTC)
+    # A retried enrichment (PhaseRetryRequested) publishes under ids of its own.
+    attempt = await staging.attempt_of(unit.conn, marker.import_id)
     a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system)
     counts = await inventory.apply_import(unit.conn, a)
     completed = EnrichmentCompleted(category=a.category, rows_applied=marker.payload.valid_count,
                                     started_at=started_at, **counts)
-    await unit.publish(topics.EVENTS, marker.follow(completed, producer=PRODUCER, stage_key=""))
+    await unit.publish(topics.EVENTS, marker.follow(completed, producer=PRODUCER,
+                                                    stage_key=staging.attempt_key("", attempt)))
     await inventory.record_run(unit.conn, a, completed.model_dump(mode="json"))
     await staging.finish(unit.conn, marker.import_id, "applied")
 

@@ -8,12 +8,13 @@ from tributary_runtime.service import ConsumerSpec, run_service
 
 from . import SCHEMA
 from .api import assets, candidates, dependencies, imports, policy
-from .handlers import EVENT_TYPES, EnricherHandler
+from .handlers import EVENT_TYPES, ON_DEAD_LETTER, EnricherHandler
 from .settings import EnricherSettings
 
 
 async def serve(settings: EnricherSettings) -> None:
     consumer = ConsumerSpec(group_id="enricher", topics=(topics.VALIDATED_RECORDS, topics.EVENTS),
-                            handler=EnricherHandler(), event_types=EVENT_TYPES, failure_phase=Phase.ENRICHMENT)
+                            handler=EnricherHandler(), event_types=EVENT_TYPES, failure_phase=Phase.ENRICHMENT,
+                            on_dead_letter=ON_DEAD_LETTER)
     await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer, routers=(imports.router, assets.router,
                       dependencies.router, candidates.router, policy.router))

@@ -6,7 +6,7 @@ from contracts import Phase, topics
 from tributary_runtime.service import ConsumerSpec, run_service
 
 from . import SCHEMA
-from .api import flows
+from .api import flows, operations
 from .handlers import EVENT_TYPES, FlowProjector
 from .settings import FlowStateSettings
 
@@ -16,4 +16,5 @@ GROUP = "flow-state"
 async def serve(settings: FlowStateSettings) -> None:
     consumer = ConsumerSpec(group_id=GROUP, topics=(topics.EVENTS,), handler=FlowProjector(),
                             event_types=EVENT_TYPES, failure_phase=Phase.COMPLETE)
-    await run_service(settings, name="flow_state", schema=SCHEMA, consumer=consumer, routers=(flows.router,))
+    await run_service(settings, name="flow_state", schema=SCHEMA, consumer=consumer,
+                      routers=(flows.router, operations.router))

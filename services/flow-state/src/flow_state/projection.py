@@ -94,6 +94,9 @@ def _detail(envelope: Envelope[Any]) -> dict[str, Any]:
     if envelope.event_type == "PhaseProgress":
         return envelope.payload.model_dump(mode="json")
     data = envelope.payload.model_dump(mode="json", exclude={"columns", "field_mapping", "details"})
+    if envelope.event_type == "ImportFailed":  # the timeline shows the error's code and reason flat
+        error = data.pop("error")
+        data |= {"code": error["code"], "reason": error["reason"]}
     return {k: v for k, v in data.items() if v not in (None, [], {})}
 
 
@@ -102,6 +105,8 @@ def _phase(flow: Flow, phase: Phase, **values: Any) -> dict[str, Any]:
 
 
 STEP_ORDER = {Phase.UPLOAD: 1, Phase.VALIDATION: 2, Phase.ENRICHMENT: 3}
+# Phases a service can run again from what it staged (the validator's rows, the enricher's batches).
+RETRYABLE = (Phase.VALIDATION, Phase.ENRICHMENT)
 REVERT_STEP = {"step_name": "revert", "step_order": 4, "status": "running", "description": "Reverting the import",
                "records_processed": 0, "output": {}, "error_message": None, "started_at": None,
                "completed_at": None}
@@ -133,17 +138,17 @@ def _uploaded(flow: Flow, p: Any, at: datetime) -> Flow:
         started_at=_iso(p.started_at or at), completed_at=_iso(at)))
     flow = replace(flow, steps=_step(flow, Phase.VALIDATION, started_at=_iso(at),
                                      description=f"Validating {p.record_count} {p.category.value} rows"))
-    return replace(
+    return _held_if_paused(replace(
         flow, category=p.category.value, flow_name=p.flow_name or f"Data Import - {p.category.value}",
         current_phase=Phase.VALIDATION, progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.VALIDATION]),
         data_import_completed=True, phase_state=phase_state,
         configuration=flow.configuration | {"import_category": p.category.value,
                                             "validate_only": p.validate_only, "filename": p.filename},
-    )
+    ), Phase.VALIDATION)
 
 
 def _progress(flow: Flow, p: Any, at: datetime) -> Flow:
-    if p.phase != flow.current_phase or p.rows_total == 0 or flow.status != "running":
+    if p.phase != flow.current_phase or p.rows_total == 0 or flow.status not in ("running", "paused"):
         return flow
     start = PHASE_START[p.phase]
     span = PHASE_START[NEXT_PHASE[p.phase]] - start
@@ -173,15 +178,17 @@ def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
                   started_at=_iso(p.started_at) or flow.steps.get(Phase.VALIDATION.value, {}).get("started_at"),
                   completed_at=_iso(at))
     flow = replace(flow, data_validation_completed=True, field_mapping_completed=bool(p.field_mapping),
-                   agent_state=agent_state, phase_state=phase_state, child_status=p.verdict, steps=steps)
+                   agent_state=agent_state, phase_state=phase_state, steps=steps,
+                   child_status="paused" if flow.status == "paused" and not p.validate_only else p.verdict)
     if p.validate_only:
         return _complete(flow, at)
     flow = replace(flow, steps=_step(flow, Phase.ENRICHMENT, started_at=_iso(at),
                                      description=f"Enriching the inventory with {p.valid_count} accepted rows"))
-    return replace(flow, current_phase=Phase.ENRICHMENT,
+    flow = replace(flow, current_phase=Phase.ENRICHMENT,
                    progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.ENRICHMENT]),
                    phase_state=flow.phase_state | {Phase.ENRICHMENT.value: {"status": "running",
                                                                            "started_at": at.isoformat()}})
+    return _held_if_paused(flow, Phase.ENRICHMENT)
 
 
 def _enriched(flow: Flow, p: Any, at: datetime) -> Flow:
@@ -196,7 +203,10 @@ def _enriched(flow: Flow, p: Any, at: datetime) -> Flow:
 
 
 def _complete(flow: Flow, at: datetime) -> Flow:
-    child_status = flow.child_status if flow.child_status != "running" else "completed"
+    child_status = flow.child_status
+    if child_status in ("running", "paused"):  # the verdict of validation, else plain completed
+        child_status = flow.phase_state.get(Phase.VALIDATION.value, {}).get("verdict") or "completed"
+    flow = _end_pause(flow, at)
     return replace(flow, status="completed", child_status=child_status, current_phase=Phase.COMPLETE,
                    progress_percentage=100.0, completed_at=at,
                    phase_state=flow.phase_state | {Phase.COMPLETE.value: {"status": "completed",
@@ -204,23 +214,85 @@ def _complete(flow: Flow, at: datetime) -> Flow:
 
 
 def _failed(flow: Flow, p: Any, at: datetime) -> Flow:
+    flow = _end_pause(flow, at)
+    error = p.error
     step = flow.steps.get(p.phase.value, {})
     steps = flow.steps
     if p.phase in STEP_ORDER:
-        steps = _step(flow, p.phase, status="failed", error_message=p.reason, completed_at=_iso(at),
-                      output=step.get("output", {}) | {"code": p.code, **p.details},
+        steps = _step(flow, p.phase, status="failed", error_message=error.reason, completed_at=_iso(at),
+                      output=step.get("output", {}) | {"code": error.code, **error.details},
                       started_at=_iso(p.started_at) or step.get("started_at") or _iso(at))
-    return replace(flow, steps=steps, status="failed", child_status="failed", error_message=p.reason, completed_at=at,
-                   phase_state=_phase(flow, p.phase, status="failed", code=p.code, reason=p.reason,
-                                      details=p.details, failed_at=at.isoformat()))
+    return replace(flow, steps=steps, status="failed", child_status="failed", error_message=error.reason,
+                   completed_at=at,
+                   phase_state=_phase(flow, p.phase, status="failed", code=error.code, reason=error.reason,
+                                      details=error.details, failed_at=at.isoformat()))
+
+
+def _held_if_paused(flow: Flow, phase: Phase) -> Flow:
+    """A phase reached while the flow is paused does not start: its owner holds it until the resume.
+
+    Its step is not created until then (a step is running, completed or failed); the phase's
+    state says paused.
+    """
+    if flow.status != "paused":
+        return flow
+    held = flow.steps.get(phase.value, {})
+    return replace(flow, steps={k: v for k, v in flow.steps.items() if k != phase.value},
+                   phase_state=flow.phase_state | {phase.value: {
+                       "status": "paused", "step_description": held.get("description")}})
+
+
+def _end_pause(flow: Flow, at: datetime) -> Flow:
+    """A pause that came after the last boundary ends with the flow (there was nothing left to hold)."""
+    pause = flow.phase_state.get("pause", {})
+    if pause.get("status") != "paused":
+        return flow
+    return replace(flow, phase_state=flow.phase_state | {"pause": pause | {"status": "ended",
+                                                                          "ended_at": at.isoformat()}})
 
 
 def _paused(flow: Flow, p: Any, at: datetime) -> Flow:
-    return replace(flow, status="paused", child_status="paused")
+    """Takes effect at the next phase boundary: a phase already running finishes, the next one waits."""
+    if flow.status != "running":
+        return flow
+    pause = flow.phase_state.get("pause", {})
+    pause = pause | {"status": "paused", "reason": p.reason, "paused_at": at.isoformat(),
+                     "phase": flow.current_phase.value, "pauses": pause.get("pauses", 0) + 1}
+    return replace(flow, status="paused", child_status="paused", phase_state=flow.phase_state | {"pause": pause})
 
 
 def _resumed(flow: Flow, p: Any, at: datetime) -> Flow:
-    return replace(flow, status="running", child_status="running") if flow.status == "paused" else flow
+    """Back to running; a phase that was held starts now."""
+    if flow.status != "paused":
+        return flow
+    pause = flow.phase_state.get("pause", {}) | {"status": "resumed", "resumed_at": at.isoformat()}
+    flow = replace(flow, status="running", phase_state=flow.phase_state | {"pause": pause},
+                   child_status=flow.phase_state.get(Phase.VALIDATION.value, {}).get("verdict") or "running")
+    phase = flow.current_phase
+    held = flow.phase_state.get(phase.value, {})
+    if held.get("status") == "paused":  # the held phase starts now
+        description = held.get("step_description") or f"{phase.value} of the import"
+        flow = replace(flow, steps=_step(flow, phase, status="running", started_at=_iso(at), description=description),
+                       phase_state=flow.phase_state | {phase.value: {"status": "running",
+                                                                     "started_at": at.isoformat()}})
+    return flow
+
+
+def _retry_requested(flow: Flow, p: Any, at: datetime) -> Flow:
+    """The one way out of ``failed``: the failed phase runs again, from its staged rows."""
+    if flow.status != "failed" or p.phase not in RETRYABLE:
+        return flow
+    before = flow.phase_state.get(p.phase.value, {})
+    earlier = [*before.get("previous_attempts", []),
+               {k: before.get(k) for k in ("code", "reason", "failed_at")}]
+    attempt = before.get("attempt", 1) + 1
+    phase_state = flow.phase_state | {p.phase.value: {
+        "status": "running", "started_at": at.isoformat(), "attempt": attempt, "previous_attempts": earlier}}
+    steps = _step(flow, p.phase, status="running", error_message=None, completed_at=None, started_at=_iso(at),
+                  output={"attempt": attempt},
+                  description=f"{p.phase.value} of the import, attempt {attempt}")
+    return replace(flow, status="running", child_status="running", error_message=None, completed_at=None,
+                   current_phase=p.phase, phase_state=phase_state, steps=steps)
 
 
 def _revert_requested(flow: Flow, p: Any, at: datetime) -> Flow:
@@ -246,8 +318,8 @@ def _reverted(flow: Flow, p: Any, at: datetime) -> Flow:
     return replace(flow, child_status="reverted")
 
 
-# A finished flow can still be reverted.
-AFTER_END = frozenset({"ImportReverted", "ImportRevertCompleted"})
+# A finished flow can still be reverted; a failed one can have its failed phase retried.
+AFTER_END = frozenset({"ImportReverted", "ImportRevertCompleted", "PhaseRetryRequested"})
 
 _STEPS = {
     "ImportUploaded": _uploaded,
@@ -257,7 +329,8 @@ _STEPS = {
     "ImportFailed": _failed,
     "FlowPaused": _paused,
     "FlowResumed": _resumed,
+    "PhaseRetryRequested": _retry_requested,
     "ImportReverted": _revert_requested,
     "ImportRevertCompleted": _reverted,
 }
-EVENT_TYPES = tuple(_STEPS) + ("PhaseRetryRequested",)
+EVENT_TYPES = tuple(_STEPS)

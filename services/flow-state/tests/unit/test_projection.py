@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from contracts import (
     EnrichmentCompleted,
     Envelope,
+    ErrorInfo,
     ImportFailed,
     ImportUploaded,
     PhaseProgress,
@@ -65,7 +66,8 @@ def test_progress_moves_within_the_phase_span_and_never_backwards() -> None:
 
 
 def test_failure_is_terminal_and_keeps_the_reason() -> None:
-    failed = event(ImportFailed(phase="validation", code="required_column", reason="hostname missing"), 1)
+    failed = event(ImportFailed(phase="validation", error=ErrorInfo(code="required_column", reason="hostname missing")),
+                   1)
     flow = fold([UPLOADED, failed, VALIDATED])
     assert (flow.status, flow.child_status, flow.error_message) == ("failed", "failed", "hostname missing")
     assert flow.phase_state["validation"]["code"] == "required_column"
@@ -110,8 +112,8 @@ def test_each_phase_records_a_processing_step() -> None:
 
 
 def test_a_failed_phase_fails_its_step_with_the_reason() -> None:
-    failed = event(ImportFailed(phase="validation", code="error_threshold", reason="too many invalid rows",
-                                details={"invalid_count": 8}), 2)
+    error = ErrorInfo(code="error_threshold", reason="too many invalid rows", details={"invalid_count": 8})
+    failed = event(ImportFailed(phase="validation", error=error), 2)
     flow = fold([UPLOADED, PROGRESS, failed])
     step = flow.steps["validation"]
     assert (step["status"], step["error_message"], step["records_processed"]) == (
@@ -133,3 +135,24 @@ def test_a_completed_flow_shows_its_revert() -> None:
     assert (flow.steps["revert"]["step_order"], flow.steps["revert"]["status"]) == (4, "completed")
     # Replaying the same events again changes nothing.
     assert fold([UPLOADED, PROGRESS, VALIDATED, ENRICHED, requested, done]) == flow
+
+
+def test_a_v1_import_failed_from_the_log_projects_like_its_v2() -> None:
+    """Events written before ImportFailed v2 are upcast on decode: a replay gives the same flow."""
+    import json
+
+    from contracts import decode
+
+    v2 = event(ImportFailed(phase="validation", error=ErrorInfo(
+        code="error_threshold", reason="too many invalid rows", details={"invalid_count": 8})), 2)
+    body = json.loads(v2.encode())
+    body["schema_version"] = 1
+    body["payload"] = {"phase": "validation", "code": "error_threshold", "reason": "too many invalid rows",
+                       "details": {"invalid_count": 8}}
+    v1 = decode(json.dumps(body).encode(), [("event_type", b"ImportFailed"), ("schema_version", b"1")])
+    assert v1 == v2
+    by_v1, by_v2 = fold([UPLOADED, PROGRESS, v1]), fold([UPLOADED, PROGRESS, v2])
+    assert by_v1 == by_v2
+    assert by_v1.timeline[-1]["detail"] == by_v2.timeline[-1]["detail"] == {
+        "phase": "validation", "code": "error_threshold", "reason": "too many invalid rows"}
+    assert by_v1.phase_state["validation"]["details"] == {"invalid_count": 8}

@@ -9,7 +9,7 @@ from tributary_runtime.service import ConsumerSpec, run_service
 
 from . import SCHEMA
 from .api import issues, policies
-from .handlers import EVENT_TYPES, ValidatorHandler
+from .handlers import EVENT_TYPES, ON_DEAD_LETTER, ValidatorHandler
 from .llm_usage import PgUsageLedger
 from .settings import ValidatorSettings
 from .validation import Validation
@@ -20,6 +20,7 @@ async def serve(settings: ValidatorSettings) -> None:
         return ValidatorHandler(Validation(settings, PgUsageLedger(res.db.pool)))
 
     consumer = ConsumerSpec(group_id="validator", topics=(topics.RECORDS, topics.EVENTS), handler=handler,
-                            needs_resources=True, event_types=EVENT_TYPES, failure_phase=Phase.VALIDATION)
+                            needs_resources=True, event_types=EVENT_TYPES, failure_phase=Phase.VALIDATION,
+                            on_dead_letter=ON_DEAD_LETTER)
     await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer,
                       routers=(issues.router, policies.router, policies.rules_router))

@@ -19,6 +19,7 @@ from contracts import (
     AgentResult,
     Category,
     Envelope,
+    ErrorInfo,
     ImportFailed,
     ImportUploaded,
     Phase,
@@ -110,6 +111,8 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
     rules = rules_of(category)
     agent_of = {rule_id: r.agent for rule_id, r in rules.items()}
     policy = await policy_for(conn, marker.tenant, category, settings.max_error_rate)
+    # A retried validation (PhaseRetryRequested) starts clean and publishes under its own ids.
+    attempt = await staging.attempt_of(conn, marker.import_id)
     await store.clear_findings(conn, marker.import_id)
     run: dict[str, Any] = {
         "import_id": marker.import_id, "client_account_id": marker.tenant.client_account_id,
@@ -124,10 +127,10 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
         await store.write_findings(conn, marker.import_id, found, agent_of)
         reason = f"required column(s) missing: {'; '.join(missing)}"
         await _fail(unit, marker, run, upload.record_count, "required_column", reason,
-                    {"missing_columns": missing, "mapping": mapping.report()}, started_at)
+                    {"missing_columns": missing, "mapping": mapping.report()}, started_at, attempt)
         return
 
-    record_count = await _run_agents(unit, marker, ctx, category, columns, rules, agent_of)
+    record_count = await _run_agents(unit, marker, ctx, category, columns, rules, agent_of, attempt)
     tally = await store.counts(conn, marker.import_id)
     invalid = tally["invalid_rows"]
     counts = {"record_count": record_count, "valid_count": record_count - invalid, "invalid_count": invalid,
@@ -141,12 +144,12 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
     failure = _verdict_failure(record_count, invalid, by_rule, tally["by_rule"], policy)
     if failure is not None:
         code, reason = failure
-        await _fail(unit, marker, run | counts, record_count, code, reason, summary, started_at)
+        await _fail(unit, marker, run | counts, record_count, code, reason, summary, started_at, attempt)
         return
 
     batcher = RecordBatcher(category, max_rows=settings.validated_batch_rows, payload_type=ValidatedBatch)
     if not upload.validate_only:
-        await _publish_accepted(unit, marker, category, columns, batcher, settings)
+        await _publish_accepted(unit, marker, category, columns, batcher, settings, attempt)
 
     verdict = "completed_with_errors" if invalid else "completed"
     done = ValidationCompleted(
@@ -156,17 +159,19 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
         findings_by_rule=by_rule, started_at=started_at,
         source_system=upload.source_system or mapping.template, **counts,
     )
-    await unit.publish(topics.EVENTS, marker.follow(done, producer=PRODUCER, stage_key=""))
+    await unit.publish(topics.EVENTS, marker.follow(done, producer=PRODUCER,
+                                                    stage_key=staging.attempt_key("", attempt)))
     await store.record_run(conn, run | counts | {"verdict": verdict})
     await staging.finish(conn, marker.import_id, "validated")
 
 
 async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation, category: Category,
-                      columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str]) -> int:
+                      columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str], attempt: int) -> int:
     """Every agent over every row; findings go to the store. Returns the number of rows."""
     conn, settings = unit.conn, ctx.settings
     checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
-    progress = ProgressReporter(unit, marker, Phase.VALIDATION, marker.payload.record_count, PRODUCER)
+    progress = ProgressReporter(unit, marker, Phase.VALIDATION, marker.payload.record_count, PRODUCER,
+                                attempt=attempt)
     sample: list[tuple[int, dict[str, str | None]]] = []
     record_count = 0
     async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
@@ -194,7 +199,7 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
 
 
 async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], category: Category, columns: Columns,
-                            batcher: RecordBatcher, settings: ValidatorSettings) -> None:
+                            batcher: RecordBatcher, settings: ValidatorSettings, attempt: int) -> None:
     """Pass 2: the rows without errors, normalised by a fresh run of the same agents."""
     checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
     names = list(columns.uploaded_name)
@@ -213,10 +218,10 @@ async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], catego
             out.update((k, v) for k, v in normalised.items() if k not in canonical and k not in out)
             batch = batcher.add(row_number, out)
             if batch is not None:
-                await _publish_batch(unit, marker, batch)
+                await _publish_batch(unit, marker, batch, attempt)
     batch = batcher.flush()
     if batch is not None:
-        await _publish_batch(unit, marker, batch)
+        await _publish_batch(unit, marker, batch, attempt)
 
 
 def _by_rule(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -258,15 +263,17 @@ def _verdict_failure(record_count: int, invalid: int, by_rule: dict[str, int], r
     return None
 
 
-async def _publish_batch(unit: Unit, marker: Envelope[ImportUploaded], batch: ValidatedBatch) -> None:
-    await unit.publish(topics.VALIDATED_RECORDS,
-                       marker.follow(batch, producer=PRODUCER, stage_key=str(batch.batch_seq)))
+async def _publish_batch(unit: Unit, marker: Envelope[ImportUploaded], batch: ValidatedBatch, attempt: int) -> None:
+    await unit.publish(topics.VALIDATED_RECORDS, marker.follow(
+        batch, producer=PRODUCER, stage_key=staging.attempt_key(str(batch.batch_seq), attempt)))
 
 
 async def _fail(unit: Unit, marker: Envelope[Any], run: dict[str, Any], record_count: int, code: str,
-                reason: str, details: dict[str, Any], started_at: datetime) -> None:
-    failed = ImportFailed(phase=Phase.VALIDATION, code=code, reason=reason, details=details, started_at=started_at)
-    await unit.publish(topics.EVENTS, marker.follow(failed, producer=PRODUCER, stage_key="validation"))
+                reason: str, details: dict[str, Any], started_at: datetime, attempt: int) -> None:
+    failed = ImportFailed(phase=Phase.VALIDATION, error=ErrorInfo(code=code, reason=reason, details=details),
+                          started_at=started_at)
+    await unit.publish(topics.EVENTS, marker.follow(failed, producer=PRODUCER,
+                                                    stage_key=staging.attempt_key("validation", attempt)))
     defaults = {"record_count": record_count, "valid_count": 0, "invalid_count": 0, "error_count": 0,
                 "warning_count": 0}
     await store.record_run(unit.conn, defaults | run | {

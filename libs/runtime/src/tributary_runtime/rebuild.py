@@ -1,0 +1,662 @@
+"""Replay = rebuild: a service's tables rebuilt from the event log, verified, swapped in (blue/green).
+
+The procedure (docs/operations.md, "Rebuild flow-state", is the runbook):
+
+1. **Fresh schema.** ``<schema>_rebuild_<n>`` is created with the service's own alembic
+   migrations (the same DDL as the live schema). Tables that are configuration rather than
+   projection (``carried``, e.g. the enricher's inventory policies) are copied from the live
+   schema.
+2. **Replay.** A reader assigned to every partition of the service's topics (no Kafka group
+   membership, so the live consumer group never rebalances) applies the events with the
+   service's own handler, publishing switched off (and a producer that cannot send, as a
+   guard), storing its offsets under a new group ``<group>@<rebuild schema>`` in the same
+   transaction as the effects, exactly as the live consumer does. Undecodable messages and
+   messages whose handler keeps failing are skipped (the live consumer dead-lettered them;
+   their effect on the tables is none, and the ImportFailed it published is on the topic).
+   A service whose tables depend on the order *across* partitions (the enricher) replays all
+   partitions merged by message timestamp, the order in which the live consumer saw them.
+3. **Catch up.** The reader never passes the live consumer: each round's target is, per
+   partition, ``min(end offset now, live group's stored offset)``. The first round (the bulk)
+   runs to the end offsets captured at start (or the live position, if the live is behind).
+   Rounds repeat while imports keep flowing, until a round has little left to do.
+4. **Verify, exactly.** In one REPEATABLE READ snapshot of the live schema the live group's
+   stored offsets are read; they are committed atomically with the live tables, so the
+   snapshot is the live state *at exactly those offsets*. The reader runs to exactly those
+   offsets, then every table is checksummed on both sides (explicit columns, key order). No
+   flow is "still moving" in this comparison: both sides have consumed the same prefix of
+   every partition. Differences are reported per table with the differing keys and flow ids.
+5. **Swap (optional), in one transaction:** lock the live ``consumer_offsets`` table ACCESS
+   EXCLUSIVE (waits for the live consumer's current batch to commit, then fences it: its next
+   batch blocks on its first statement), read the live offsets, run the reader to exactly
+   them, verify again (the live is frozen: exact), copy the carried tables, put the rebuild
+   group's offsets and applied-event ledger under the live group id (the offsets are then
+   equal to the live ones: checked), rename ``<schema>`` →
+   ``<schema>_old_<n>`` and the rebuild schema → ``<schema>``, terminate the live service's
+   database sessions (``application_name = tributary-<schema>``), commit. The live process
+   sees connection errors, which its consumer retries as transient; its pool reconnects, and
+   new sessions resolve ``search_path=<schema>`` to the new tables (no stale prepared
+   statements survive: they lived in the terminated sessions). It continues from the offsets
+   it had reached, now stored in the new schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts import REGISTRY, UndecodableEvent, decode
+from contracts.envelope import HEADER_EVENT_TYPE, header_value
+
+from . import offsets
+from .broker import MAX_MESSAGE_BYTES
+from .checksums import SESSION_SETTINGS, TableCheck, TableComparison, compare, ident
+from .consumer import TRANSIENT, DeadLetterHook, Handler, Inbound, Unit
+from .db import Database
+from .migrations import upgrade
+from .settings import ServiceSettings
+
+log = logging.getLogger("tributary.rebuild")
+
+TP = TopicPartition
+
+
+@dataclass(frozen=True)
+class RebuildSpec:
+    """What a service's rebuild needs to know about it."""
+
+    service: str
+    schema: str  # the live schema
+    migrations: Path
+    group_id: str  # the live consumer group
+    topics: tuple[str, ...]
+    event_types: tuple[str, ...]
+    handler: Callable[[], Handler]  # the service's handler, publishing switched off
+    tables: tuple[TableCheck, ...]  # what is verified
+    carried: tuple[str, ...] = ()  # configuration tables copied from the live schema, not rebuilt
+    ordered: bool = False  # replay all partitions merged by timestamp (state depends on cross-partition order)
+    group_label: str = "row"  # what the tables' ``group`` columns name (differences are reported per group)
+    # Ordered replay: end the transaction after each of these (one import applied per transaction, as
+    # live; a transaction of hundreds of imports only piles up dead rows and locks).
+    commit_after: tuple[str, ...] = ()
+    # The service's own dead-letter hook (ConsumerSpec.on_dead_letter): what the live consumer writes when
+    # it gives up on a message; the rebuild runs it (publishing nothing) for a message it gives up on.
+    on_dead_letter: DeadLetterHook | None = None
+    settings_factory: Callable[[], ServiceSettings] = ServiceSettings
+
+    @property
+    def application_name(self) -> str:
+        return f"tributary-{self.schema}"  # what tributary_runtime.db names the live service's sessions
+
+
+class SuppressedProducer:
+    """The producer a rebuild hands its handler: nothing leaves the process; what would have is counted."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    async def send(self, topic: str, value: bytes | None = None, key: bytes | None = None,
+                   headers: Any = None, **_: Any) -> asyncio.Future[None]:
+        self.counts[f"{topic} {header_value(headers, HEADER_EVENT_TYPE) or '?'}"] += 1
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+@dataclass
+class Stats:
+    messages: int = 0  # offsets consumed
+    applied: int = 0  # events handed to the handler
+    skipped_undecodable: int = 0
+    skipped_failed: int = 0
+    transactions: int = 0
+
+
+class LiveBehind(Exception):
+    """The live consumer has not yet reached where the rebuild is: wait for it."""
+
+
+class Replayer:
+    """Applies the service's topics into the rebuild schema, stopping exactly at target offsets."""
+
+    def __init__(self, spec: RebuildSpec, settings: ServiceSettings, db: Database, group_id: str,
+                 batch: int = 1000) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.db = db
+        self.group_id = group_id
+        self.batch = batch
+        self.handler = spec.handler()
+        self.producer = SuppressedProducer()
+        self.stats = Stats()
+        self.rank = {t: i for i, t in enumerate(spec.topics)}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.partitions: list[TP] = []
+        self.beginning: dict[TP, int] = {}
+        self.position: dict[TP, int] = {}
+        self._reported = time.monotonic()
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+            client_id=f"rebuild-{self.spec.service}", enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms, max_poll_records=self.batch,
+            max_partition_fetch_bytes=MAX_MESSAGE_BYTES, fetch_max_bytes=16 * MAX_MESSAGE_BYTES)
+        await self.consumer.start()
+        await self.consumer.topics()  # metadata for every topic
+        for topic in self.spec.topics:
+            parts = self.consumer.partitions_for_topic(topic)
+            if not parts:
+                raise RuntimeError(f"topic {topic} not found on {self.settings.kafka_bootstrap_servers}")
+            self.partitions += [TP(topic, p) for p in sorted(parts)]
+        self.consumer.assign(self.partitions)
+        self.consumer.pause(*self.partitions)
+        self.beginning = await self.consumer.beginning_offsets(self.partitions)
+        stored = await self.stored()
+        self.position = {tp: stored.get(tp, self.beginning[tp]) for tp in self.partitions}
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def stored(self) -> dict[TP, int]:
+        async with self.db.connection() as conn:
+            return {TP(topic, p): off for topic in self.spec.topics
+                    for p, off in (await offsets.load(conn, self.group_id, topic)).items()}
+
+    async def end_offsets(self) -> dict[TP, int]:
+        assert self.consumer is not None
+        return await self.consumer.end_offsets(self.partitions)
+
+    def targets(self, live: Mapping[TP, int], end: Mapping[TP, int] | None = None) -> dict[TP, int]:
+        """Per partition: the live position (never passed), capped by ``end``; never behind where we are."""
+        out = {}
+        for tp in self.partitions:
+            t = live.get(tp, self.beginning[tp])
+            if end is not None:
+                t = min(t, end[tp])
+            out[tp] = max(t, self.position[tp])
+        return out
+
+    def behind(self, live: Mapping[TP, int]) -> list[TP]:
+        """Partitions where the rebuild is past the live consumer (the swap must wait for it)."""
+        return [tp for tp in self.partitions if self.position[tp] > live.get(tp, self.beginning[tp])]
+
+    def remaining(self, target: Mapping[TP, int]) -> int:
+        return sum(max(0, target[tp] - self.position[tp]) for tp in self.partitions)
+
+    async def run_to(self, target: Mapping[TP, int]) -> int:
+        """Apply every message below ``target[tp]``, never one at or beyond it. Returns messages consumed."""
+        assert self.consumer is not None
+        pending = {tp for tp in self.partitions if self.position[tp] < target.get(tp, 0)}
+        if not pending:
+            return 0
+        before = self.stats.messages
+        for tp in pending:
+            self.consumer.seek(tp, self.position[tp])
+        self.consumer.resume(*pending)
+        try:
+            if self.spec.ordered:
+                await self._run_merged(target, pending)
+            else:
+                await self._run_partitions(target, pending)
+        finally:
+            self.consumer.pause(*self.partitions)
+        return self.stats.messages - before
+
+    async def _fetch(self, wanted: set[TP], fetched: dict[TP, int], target: Mapping[TP, int]
+                     ) -> dict[TP, list[Any]]:
+        """One fetch for ``wanted``; messages in [fetched, target) per partition; drops what is done."""
+        assert self.consumer is not None
+        got = await self.consumer.getmany(*wanted, timeout_ms=200, max_records=self.batch)
+        if time.monotonic() - self._reported > 10:  # a long replay (or a stalled fetch) says where it is
+            self._reported = time.monotonic()
+            log.info("replaying: %d messages so far; waiting on %s", self.stats.messages,
+                     {f"{tp.topic}[{tp.partition}]": f"{fetched[tp]}/{target[tp]}" for tp in sorted(wanted)})
+        out: dict[TP, list[Any]] = {}
+        for tp, messages in got.items():
+            if tp not in wanted:
+                continue
+            keep = [m for m in messages if fetched[tp] <= m.offset < target[tp]]
+            if keep:
+                out[tp] = keep
+                fetched[tp] = keep[-1].offset + 1
+            if fetched[tp] >= target[tp] or any(m.offset >= target[tp] for m in messages):
+                wanted.discard(tp)
+                self.consumer.pause(tp)
+        if not got:  # nothing came: a partition may end in a gap below its target (not with these topics)
+            for tp in list(wanted):
+                if await self.consumer.position(tp) >= target[tp]:
+                    wanted.discard(tp)
+        return out
+
+    async def _run_partitions(self, target: Mapping[TP, int], pending: set[TP]) -> None:
+        fetched = dict(self.position)
+        while pending:
+            for tp, messages in (await self._fetch(pending, fetched, target)).items():
+                await self._apply({tp: messages}, messages)
+
+    async def _run_merged(self, target: Mapping[TP, int], pending: set[TP]) -> None:
+        """All partitions of all topics in timestamp order (ties: topic order, partition, offset)."""
+        fetched = dict(self.position)
+        buffers: dict[TP, deque[Any]] = {tp: deque() for tp in self.partitions}
+        while True:
+            # Every partition still to be read must have a message buffered before the oldest can be chosen.
+            need = {tp for tp in pending if not buffers[tp]}
+            if need:
+                asked = set(need)
+                for tp, messages in (await self._fetch(need, fetched, target)).items():
+                    buffers[tp].extend(messages)
+                pending -= asked - need  # read up to their targets
+                continue
+            chunk: list[Any] = []
+            while len(chunk) < self.batch:
+                if any(not buffers[tp] for tp in pending):
+                    break
+                ready = [tp for tp in self.partitions if buffers[tp]]
+                if not ready:
+                    break
+                tp = min(ready, key=lambda p: (buffers[p][0].timestamp, self.rank[p.topic], p.partition))
+                chunk.append(buffers[tp].popleft())
+                if header_value(chunk[-1].headers, HEADER_EVENT_TYPE) in self.spec.commit_after:
+                    break
+            if not chunk:
+                return
+            parts: dict[TP, list[Any]] = {}
+            for m in chunk:
+                parts.setdefault(TP(m.topic, m.partition), []).append(m)
+            await self._apply(parts, chunk)
+
+    async def _apply(self, parts: dict[TP, list[Any]], messages: list[Any]) -> None:
+        """One transaction: the handler over ``messages`` (in order), then every partition's next offset."""
+        delay = self.settings.handler_retry_backoff_s
+        attempts = 0
+        while True:
+            try:
+                await self._transaction(parts, messages)
+                return
+            except TRANSIENT as exc:
+                log.warning("transient error while rebuilding, retrying in %.1fs: %r", delay, exc)
+            except Exception as exc:
+                if len(messages) > 1:
+                    log.warning("a batch failed while rebuilding (%r); applying it message by message", exc)
+                    for m in messages:
+                        await self._apply({TP(m.topic, m.partition): [m]}, [m])
+                    return
+                attempts += 1
+                if attempts >= self.settings.handler_max_attempts:
+                    m = messages[0]
+                    log.error("skipping %s[%d]@%d: its handler keeps failing (%r); the live consumer dead-lettered "
+                              "it", m.topic, m.partition, m.offset, exc)
+                    await self._transaction(parts, messages, skip=True)
+                    self.stats.skipped_failed += 1
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _dead_letter_hook(self, unit: Unit, m: Any) -> None:
+        """As the live consumer: the hook runs for a message it could decode (an undecodable one has none)."""
+        assert self.spec.on_dead_letter is not None
+        try:
+            envelope = decode(m.value, m.headers)
+        except UndecodableEvent:
+            return
+        await self.spec.on_dead_letter(unit, Inbound(m.topic, m.partition, m.offset, envelope), "handler_failed")
+
+    async def _transaction(self, parts: dict[TP, list[Any]], messages: list[Any], *, skip: bool = False) -> None:
+        undecodable = applied = 0
+        async with self.db.transaction() as conn:
+            for tp in parts:
+                stored = await offsets.claim(conn, self.group_id, tp.topic, tp.partition)
+                if stored and stored != self.position[tp]:
+                    raise RuntimeError(f"{tp}: stored offset {stored} is not the reader's position "
+                                       f"{self.position[tp]}: is another rebuild writing this schema?")
+            unit = Unit(conn, self.producer, self.group_id)  # type: ignore[arg-type]
+            if skip and self.spec.on_dead_letter is not None:
+                await self._dead_letter_hook(unit, messages[0])
+            pending: list[Inbound] = []
+            for m in [] if skip else messages:
+                event_type = header_value(m.headers, HEADER_EVENT_TYPE)
+                if event_type in REGISTRY and event_type not in self.spec.event_types:
+                    continue  # another service's event on a shared topic
+                try:
+                    envelope = decode(m.value, m.headers)
+                except UndecodableEvent:
+                    undecodable += 1  # the live consumer dead-lettered it: no effect on its tables
+                    continue
+                if envelope.event_type not in self.spec.event_types:
+                    continue
+                pending.append(Inbound(m.topic, m.partition, m.offset, envelope))
+            if pending:
+                await self.handler(unit, pending)
+                applied = len(pending)
+            for tp, ms in parts.items():
+                await offsets.store(conn, self.group_id, tp.topic, tp.partition, ms[-1].offset + 1)
+            await unit.flush()
+        for tp, ms in parts.items():
+            self.position[tp] = ms[-1].offset + 1
+        self.stats.messages += len(messages)
+        self.stats.applied += applied
+        self.stats.skipped_undecodable += undecodable
+        self.stats.transactions += 1
+
+
+# --------------------------------------------------------------------------------------------
+# Live offsets, schemas, verification, swap
+
+
+async def live_offsets(conn: asyncpg.Connection, spec: RebuildSpec, schema: str | None = None) -> dict[TP, int]:
+    rows = await conn.fetch(
+        f"SELECT topic, partition, next_offset FROM {ident(schema or spec.schema)}.consumer_offsets"
+        " WHERE group_id = $1 AND topic = ANY($2::text[])", spec.group_id, list(spec.topics))
+    return {TP(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def schema_exists(conn: asyncpg.Connection, schema: str) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema))
+
+
+async def next_schema_name(conn: asyncpg.Connection, base: str, kind: str) -> str:
+    """``<base>_<kind>_<n>`` with n one more than any rebuild or old schema of ``base`` so far."""
+    names = await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", f"{base}\\_%")
+    pattern = re.compile(rf"^{re.escape(base)}_(?:rebuild|old)_(\d+)$")
+    used = [int(m.group(1)) for r in names if (m := pattern.match(r["nspname"]))]
+    return f"{base}_{kind}_{max(used, default=0) + 1}"
+
+
+async def copy_carried(conn: asyncpg.Connection, spec: RebuildSpec, target_schema: str) -> dict[str, int]:
+    """Replace the carried (configuration) tables of ``target_schema`` with the live ones."""
+    copied = {}
+    for table in spec.carried:
+        cols = ", ".join(ident(r["attname"]) for r in await conn.fetch(
+            "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0"
+            " AND NOT a.attisdropped ORDER BY a.attnum", spec.schema, table))
+        await conn.execute(f"DELETE FROM {ident(target_schema)}.{ident(table)}")
+        status = await conn.execute(f"INSERT INTO {ident(target_schema)}.{ident(table)} ({cols})"
+                                    f" SELECT {cols} FROM {ident(spec.schema)}.{ident(table)}")
+        copied[table] = int(status.split()[-1])
+    return copied
+
+
+@dataclass
+class Verification:
+    equal: bool
+    live_offsets: dict[str, int]
+    tables: list[dict[str, Any]]
+    differing_groups: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, comparisons: list[TableComparison], live: Mapping[TP, int]) -> Verification:
+        groups = sorted({g for c in comparisons for g in c.differing_groups})
+        return cls(all(c.equal for c in comparisons), {f"{tp.topic}[{tp.partition}]": o for tp, o in
+                                                       sorted(live.items())},
+                   [c.as_dict() for c in comparisons], groups)
+
+
+async def connect(settings: ServiceSettings, application_name: str) -> asyncpg.Connection:
+    return await asyncpg.connect(settings.asyncpg_dsn,
+                                 server_settings=SESSION_SETTINGS | {"application_name": application_name})
+
+
+async def verify_snapshot(spec: RebuildSpec, settings: ServiceSettings, replayer: Replayer, rebuild_schema: str,
+                          *, wait_live: float = 60.0) -> Verification:
+    """Compare at exactly the live consumer's committed position, without stopping it.
+
+    One REPEATABLE READ snapshot of the live schema gives its tables and the offsets they
+    correspond to; the rebuild is run to exactly those offsets and then read.
+    """
+    live_conn = await connect(settings, "tributary-rebuild-verify")
+    rebuilt_conn = await connect(settings, "tributary-rebuild-verify")
+    deadline = time.monotonic() + wait_live
+    try:
+        while True:
+            async with live_conn.transaction(isolation="repeatable_read", readonly=True):
+                live = await live_offsets(live_conn, spec)  # the snapshot is taken here
+                behind = replayer.behind(live)
+                if not behind:
+                    await replayer.run_to(replayer.targets(live))
+                    comparisons = await compare(live_conn, spec.schema, rebuilt_conn, rebuild_schema, spec.tables)
+                    return Verification.of(comparisons, live)
+            if time.monotonic() > deadline:
+                raise LiveBehind(f"the live consumer stays behind the rebuild on {behind}")
+            await asyncio.sleep(0.2)
+    finally:
+        await live_conn.close()
+        await rebuilt_conn.close()
+
+
+class _Rollback(Exception):
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        self.outcome = outcome
+
+
+async def terminate_live_sessions(conn: asyncpg.Connection, spec: RebuildSpec) -> int:
+    """End the live service's sessions (they may hold prepared statements bound to the old tables)."""
+    ended = 0
+    for _ in range(5):
+        pids = [r["pid"] for r in await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1"
+            " AND pid <> pg_backend_pid()", spec.application_name)]
+        if not pids:
+            break
+        for pid in pids:
+            if await conn.fetchval("SELECT pg_terminate_backend($1, 5000)", pid):
+                ended += 1
+    return ended
+
+
+async def swap(spec: RebuildSpec, settings: ServiceSettings, replayer: Replayer, rebuild_schema: str, *,
+               allow_differences: bool, lock_timeout: float, wait_live: float = 60.0) -> dict[str, Any]:
+    """Verify under a fence on the live consumer and swap the schemas, in one transaction."""
+    conn = await connect(settings, "tributary-rebuild-swap")
+    deadline = time.monotonic() + wait_live
+    try:
+        while True:
+            try:
+                async with conn.transaction():
+                    return await _swap_in_transaction(conn, spec, replayer, rebuild_schema,
+                                                      allow_differences=allow_differences, lock_timeout=lock_timeout)
+            except LiveBehind:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+            except _Rollback as rollback:
+                return rollback.outcome
+            except asyncpg.exceptions.LockNotAvailableError:
+                return {"swapped": False, "reason": f"the live consumer held its offsets for more than "
+                                                    f"{lock_timeout:g}s (--lock-timeout); nothing was changed"}
+    finally:
+        await conn.close()
+
+
+async def _swap_in_transaction(conn: asyncpg.Connection, spec: RebuildSpec, replayer: Replayer, rebuild_schema: str,
+                               *, allow_differences: bool, lock_timeout: float) -> dict[str, Any]:
+    live_schema, rebuilt = ident(spec.schema), ident(rebuild_schema)
+    started = time.monotonic()
+    await conn.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout * 1000)}ms'")
+    # The fence: waits for the live consumer's open batch to commit; its next batch blocks on its first statement.
+    await conn.execute(f"LOCK TABLE {live_schema}.consumer_offsets IN ACCESS EXCLUSIVE MODE")
+    for table in spec.carried:  # configuration written by the API: no write may slip between copy and swap
+        await conn.execute(f"LOCK TABLE {live_schema}.{ident(table)} IN EXCLUSIVE MODE")
+    live = await live_offsets(conn, spec)
+    behind = replayer.behind(live)
+    if behind:
+        raise LiveBehind(str(behind))
+    await replayer.run_to(replayer.targets(live))
+    verification = Verification.of(await compare(conn, spec.schema, conn, rebuild_schema, spec.tables), live)
+    if not verification.equal and not allow_differences:
+        raise _Rollback({"swapped": False, "reason": "the rebuilt tables differ from the live ones",
+                         "verification": asdict(verification)})
+    carried = await copy_carried(conn, spec, rebuild_schema)
+    # The live group's progress in the new schema is what the rebuild consumed: the live offsets, exactly.
+    await conn.execute(f"DELETE FROM {rebuilt}.consumer_offsets WHERE group_id = $1", spec.group_id)
+    # Moved rather than copied: a group left behind would never move again and look like a lagging consumer.
+    await conn.execute(f"UPDATE {rebuilt}.consumer_offsets SET group_id = $1, updated_at = now() WHERE group_id = $2",
+                       spec.group_id, replayer.group_id)
+    carried_over = await live_offsets(conn, spec, rebuild_schema)
+
+    def consumed(positions: Mapping[TP, int]) -> dict[TP, int]:
+        return {tp: o for tp, o in positions.items() if o != replayer.beginning.get(tp)}
+
+    if consumed(carried_over) != consumed(live):  # cannot happen: the reader stopped exactly at the live offsets
+        raise RuntimeError(f"offsets to carry over {carried_over} are not the live ones {live}")
+    # The dedupe ledger is per group: the live group must recognise every event the rebuild applied.
+    moved = await conn.execute(f"UPDATE {rebuilt}.applied_events SET group_id = $1 WHERE group_id = $2",
+                               spec.group_id, replayer.group_id)
+    old_schema = await next_schema_name(conn, spec.schema, "old")
+    await conn.execute(f"ALTER SCHEMA {live_schema} RENAME TO {ident(old_schema)}")
+    await conn.execute(f"ALTER SCHEMA {rebuilt} RENAME TO {live_schema}")
+    terminated = await terminate_live_sessions(conn, spec)
+    return {"swapped": True, "old_schema": old_schema, "new_schema": spec.schema, "rebuilt_as": rebuild_schema,
+            "live_offsets": verification.live_offsets, "carried_tables": carried,
+            "applied_events_moved": int(moved.split()[-1]), "terminated_sessions": terminated,
+            "fenced_seconds": round(time.monotonic() - started, 3), "verification": asdict(verification)}
+
+
+# --------------------------------------------------------------------------------------------
+# The whole procedure and its command line
+
+
+async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences: bool = False,
+                  schema: str | None = None, lock_timeout: float = 60.0, batch: int = 1000, max_rounds: int = 50,
+                  discard: bool = False, settings: ServiceSettings | None = None) -> dict[str, Any]:
+    settings = settings or spec.settings_factory()
+    admin = await connect(settings, "tributary-rebuild")
+    try:
+        if not await schema_exists(admin, spec.schema):
+            raise RuntimeError(f"live schema {spec.schema} does not exist: nothing to rebuild against")
+        schema = schema or await next_schema_name(admin, spec.schema, "rebuild")
+        resumed = await schema_exists(admin, schema)
+        await asyncio.to_thread(upgrade, spec.migrations, schema, settings)  # the live schema's DDL, fresh
+        carried = await copy_carried(admin, spec, schema)
+    finally:
+        await admin.close()
+    group = f"{spec.group_id}@{schema}"
+    log.info("rebuilding %s into schema %s as group %s%s", spec.service, schema, group,
+             " (resuming)" if resumed else "")
+    db = await Database.connect(settings.asyncpg_dsn, schema, max_size=2)
+    replayer = Replayer(spec, settings, db, group, batch)
+    report: dict[str, Any] = {"service": spec.service, "schema": schema, "group": group, "resumed": resumed,
+                              "carried_tables": carried, "group_label": spec.group_label}
+    try:
+        await replayer.start()
+        admin = await connect(settings, "tributary-rebuild")
+        try:
+            end_at_start = await replayer.end_offsets()
+            live = await live_offsets(admin, spec)
+            target = replayer.targets(live, end_at_start)
+            log.info("end offsets at start: %d messages; live consumer at %d; replaying %d",
+                     sum(end_at_start.values()), sum(live.values()), replayer.remaining(target))
+            started = time.monotonic()
+            bulk = await replayer.run_to(target)
+            bulk_seconds = time.monotonic() - started
+            report["bulk"] = {"messages": bulk, "seconds": round(bulk_seconds, 3),
+                              "events_per_s": round(bulk / bulk_seconds, 1) if bulk_seconds > 0 else None,
+                              "end_offsets_at_start": sum(end_at_start.values())}
+            log.info("bulk replay: %d messages in %.2fs (%s events/s)", bulk, bulk_seconds,
+                     report["bulk"]["events_per_s"])
+            rounds = []
+            for _ in range(max_rounds):  # catch up with the live consumer while imports keep flowing
+                live = await live_offsets(admin, spec)
+                target = replayer.targets(live, await replayer.end_offsets())
+                if replayer.remaining(target) == 0:
+                    break
+                n = await replayer.run_to(target)
+                rounds.append(n)
+                log.info("catch-up round %d: %d messages", len(rounds), n)
+                if n <= batch:
+                    break
+            report["catch_up_rounds"] = rounds
+        finally:
+            await admin.close()
+        verification = await verify_snapshot(spec, settings, replayer, schema)
+        report["verification"] = asdict(verification)
+        log.info("verification at the live position: %s", "EQUAL" if verification.equal else
+                 f"DIFFERENT ({', '.join(t['table'] for t in verification.tables if not t['equal'])})")
+        if swap_in and (verification.equal or allow_differences):
+            report["swap"] = await swap(spec, settings, replayer, schema, allow_differences=allow_differences,
+                                        lock_timeout=lock_timeout)
+            if report["swap"]["swapped"]:
+                log.info("swapped: %s is now %s; the previous tables are in %s", schema, spec.schema,
+                         report["swap"]["old_schema"])
+            else:
+                log.warning("not swapped: %s", report["swap"]["reason"])
+        elif swap_in:
+            report["swap"] = {"swapped": False, "reason": "the rebuilt tables differ from the live ones"}
+        report["stats"] = asdict(replayer.stats)
+        report["suppressed_publishes"] = dict(replayer.producer.counts)
+        report["positions"] = {f"{tp.topic}[{tp.partition}]": o for tp, o in sorted(replayer.position.items())}
+    finally:
+        await replayer.stop()
+        await db.close()
+    if discard and not report.get("swap", {}).get("swapped"):
+        admin = await connect(settings, "tributary-rebuild")
+        try:
+            await admin.execute(f"DROP SCHEMA {ident(schema)} CASCADE")
+        finally:
+            await admin.close()
+        report["discarded"] = True
+        log.info("dropped %s", schema)
+    return report
+
+
+def _print_summary(report: dict[str, Any]) -> None:
+    out = sys.stderr
+    v = report.get("verification", {})
+    print(f"{report['service']} rebuilt into {report['schema']} (group {report['group']})", file=out)
+    bulk = report.get("bulk", {})
+    print(f"  bulk: {bulk.get('messages')} messages in {bulk.get('seconds')}s = {bulk.get('events_per_s')} events/s",
+          file=out)
+    for t in v.get("tables", []):
+        mark = "equal" if t["equal"] else f"DIFFERENT ({t['differing_count']} rows)"
+        print(f"  {t['table']:<22} live {t['rows_live']:>7}  rebuilt {t['rows_rebuilt']:>7}  {mark}", file=out)
+    if v.get("differing_groups"):
+        print(f"  differing {report['group_label']}s: {', '.join(v['differing_groups'])}", file=out)
+    swapped = report.get("swap")
+    if swapped:
+        print("  swap: " + (f"done; previous tables kept in {swapped['old_schema']}" if swapped["swapped"]
+                            else f"not done: {swapped['reason']}"), file=out)
+
+
+def main(spec: RebuildSpec, argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {spec.schema}.rebuild",
+        description=f"Rebuild the {spec.service} tables from the event log into a fresh schema, verify them "
+                    "against the live ones at the live consumer's exact position, and optionally swap them in.")
+    parser.add_argument("--swap", action="store_true", help="swap the rebuilt schema in when it verifies equal")
+    parser.add_argument("--allow-differences", action="store_true",
+                        help="swap even when the tables differ (e.g. after a projection fix)")
+    parser.add_argument("--schema", help="rebuild into (or resume) this schema instead of a new one")
+    parser.add_argument("--lock-timeout", type=float, default=60.0,
+                        help="seconds to wait for the live consumer's open batch when fencing it (default 60)")
+    parser.add_argument("--batch", type=int, default=1000, help="messages per fetch and transaction")
+    parser.add_argument("--discard", action="store_true",
+                        help="drop the rebuilt schema afterwards unless it was swapped in (a verification only)")
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s rebuild %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    report = asyncio.run(rebuild(spec, swap_in=args.swap, allow_differences=args.allow_differences,
+                                 schema=args.schema, lock_timeout=args.lock_timeout, batch=args.batch,
+                                 discard=args.discard))
+    _print_summary(report)
+    if args.json:
+        print(json.dumps(report, default=str))
+    equal = report["verification"]["equal"]
+    if args.swap:
+        sys.exit(0 if report["swap"]["swapped"] else 1)
+    sys.exit(0 if equal else 1)

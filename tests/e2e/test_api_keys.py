@@ -84,7 +84,11 @@ def test_no_key_a_wrong_key_and_a_revoked_key_are_refused(pipeline: dict[str, Se
     client, created = keyed_client(pipeline, stack_env)
     bad = f"trb_{created['key_id']}_{'x' * 43}"
     for process in pipeline.values():
-        assert httpx.get(f"{process.url}/v1/whoami").status_code in (200, 401)  # headers mode may be on in dev
+        assert httpx.get(f"{process.url}/v1/whoami").status_code == 401
+        # Naming a tenant in headers is no key.
+        assert httpx.get(f"{process.url}/v1/whoami", headers={
+            "X-Client-Account-Id": str(client.tenant.client_account_id),
+            "X-Engagement-Id": str(client.tenant.engagement_id)}).status_code == 401
         refused = httpx.get(f"{process.url}/v1/whoami", headers={"Authorization": f"Bearer {bad}"})
         assert refused.status_code == 401
         assert "not valid" in refused.json()["detail"]

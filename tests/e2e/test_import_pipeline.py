@@ -117,15 +117,14 @@ def test_idempotency_key_returns_the_first_import(client: TributaryClient) -> No
     assert receipt.status_code == 200 and receipt.json()["status"] == "uploaded"
 
 
-def test_another_tenant_sees_nothing(client: TributaryClient) -> None:
+def test_another_tenant_sees_nothing(client: TributaryClient, client_for) -> None:
     import uuid
 
     from contracts import Tenant
 
     receipt = upload_sample(client, "sensitive_data")
     client.wait_for_flow(receipt["flow_id"])
-    other = TributaryClient(client.ingest_url, client.flow_url,
-                            Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4()))
+    other = client_for(Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4()))
     assert other.get_flow(receipt["flow_id"]).status_code == 404
     assert other.get_import(receipt["import_id"]).status_code == 404
     assert other.list_flows().json()["total"] == 0

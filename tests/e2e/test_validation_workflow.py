@@ -161,11 +161,9 @@ def test_a_tenant_threshold_and_blocking_rule_decide_the_verdict(client: Tributa
     assert _submit(client, b"source,target\na,b\n", "app_discovery")["flow"]["master"]["status"] == "completed"
 
 
-def test_another_tenant_cannot_see_the_findings(client: TributaryClient) -> None:
+def test_another_tenant_cannot_see_the_findings(client: TributaryClient, client_for) -> None:
     run = _submit(client, CMDB)
-    other = TributaryClient(client.ingest_url, client.flow_url,
-                            Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4()),
-                            validator_url=client.validator_url)
+    other = client_for(Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4()))
     for response in (other.list_issues(run["import_id"]), other.get_validation(run["import_id"]),
                      other.download_issues(run["import_id"]), other.download_failed_rows(run["import_id"])):
         assert response.status_code == 404

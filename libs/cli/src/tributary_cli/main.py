@@ -43,6 +43,35 @@ def _stack_env() -> dict[str, str]:
     return env
 
 
+keys = typer.Typer(help="API keys: every request names its tenant with one.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def keys_create(
+    client_account_id: uuid.UUID = typer.Option(..., help="the tenant's client account"),
+    engagement_id: uuid.UUID = typer.Option(..., help="the tenant's engagement"),
+    label: str | None = typer.Option(None, help="what the key is for (shown in `keys list`)"),
+) -> None:
+    """Create an API key for a tenant. The key is printed once; only its hash is kept."""
+    created = processes.create_api_key(_stack_env(), str(client_account_id), str(engagement_id), label)
+    console.print(f"key id   {created['key_id']}\napi key  {created['api_key']}\n"
+                  "Send it as 'Authorization: Bearer <api key>'. It is not shown again.")
+
+
+@keys.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key: every service refuses it within moments."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "ingest", "keys", "revoke", key_id],
+                          env=os.environ | _stack_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        console.print(f"[red]{done.stderr.strip() or 'revoking failed'}[/]")
+        raise typer.Exit(1)
+    console.print(f"key {key_id} revoked")
+
+
 @dev.command("up")
 def dev_up() -> None:
     """Start the embedded broker and PostgreSQL unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set."""
@@ -94,7 +123,11 @@ def demo() -> None:
     ports = {name: devstack.free_port() for name in processes.SERVICES}
     procs = processes.start_all(env, STATE_DIR / "logs", ports)
     try:
-        client = TributaryClient(procs["ingest"].url, procs["flow-state"].url, DEMO_TENANT, user_id="demo")
+        key = processes.create_api_key(env, str(DEMO_TENANT.client_account_id), str(DEMO_TENANT.engagement_id),
+                                       "demo")["api_key"]
+        client = TributaryClient(procs["ingest"].url, procs["flow-state"].url, DEMO_TENANT, user_id="demo",
+                                 api_key=key)
+        processes.wait_for_key(procs.values(), client.headers)
         table = Table(title="Demo imports")
         for col in ("category", "flow", "status", "phase", "progress", "rows", "valid", "enrichment"):
             table.add_column(col)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,3 +125,13 @@ def create_api_key(env: dict[str, str], client_account_id: str, engagement_id: s
                "--engagement-id", engagement_id] + (["--label", label] if label else [])
     done = subprocess.run(command, env=os.environ | env, check=True, capture_output=True, text=True)
     return json.loads(done.stdout)
+
+
+def wait_for_key(services: Iterable[ServiceProcess], headers: dict[str, str], timeout: float = 30) -> None:
+    """Until every service accepts the key in ``headers`` (keys travel on a topic: milliseconds)."""
+    deadline = time.monotonic() + timeout
+    for service in services:
+        while httpx.get(f"{service.url}/v1/whoami", headers=headers, timeout=5).status_code != 200:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service.name} did not learn the new API key in {timeout}s")
+            time.sleep(0.02)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -83,7 +83,7 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     name = f"tributary_test_{uuid.uuid4().hex[:10]}"
     _create_database(server_url, name)
     env = {"DATABASE_URL": _with_database(server_url, name), "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-           "TRIBUTARY_LOG_LEVEL": "INFO", "TRIBUTARY_ALLOW_TENANT_HEADERS": "true"}
+           "TRIBUTARY_LOG_LEVEL": "INFO"}
     try:
         processes.migrate(env)
         yield env
@@ -112,10 +112,28 @@ def tenant() -> Tenant:
     return Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
 
 
+ClientFactory = Callable[[Tenant], TributaryClient]
+
+
 @pytest.fixture
-def client(pipeline: dict[str, processes.ServiceProcess], tenant: Tenant) -> TributaryClient:
-    return TributaryClient(pipeline["ingest"].url, pipeline["flow-state"].url, tenant, user_id="pytest",
-                           validator_url=pipeline["validator"].url, enricher_url=pipeline["enricher"].url)
+def client_for(pipeline: dict[str, processes.ServiceProcess], stack_env: dict[str, str]) -> ClientFactory:
+    """A client of any tenant, holding a fresh API key of that tenant's (known to every service)."""
+
+    def make(tenant: Tenant) -> TributaryClient:
+        created = processes.create_api_key(stack_env, str(tenant.client_account_id), str(tenant.engagement_id),
+                                           "pytest")
+        client = TributaryClient(pipeline["ingest"].url, pipeline["flow-state"].url, tenant, user_id="pytest",
+                                 validator_url=pipeline["validator"].url, enricher_url=pipeline["enricher"].url,
+                                 api_key=created["api_key"])
+        processes.wait_for_key(pipeline.values(), client.headers)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def client(client_for: ClientFactory, tenant: Tenant) -> TributaryClient:
+    return client_for(tenant)
 
 
 @pytest.fixture

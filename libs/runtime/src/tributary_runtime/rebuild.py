@@ -161,11 +161,15 @@ class Replayer:
             if not parts:
                 raise RuntimeError(f"topic {topic} not found on {self.settings.kafka_bootstrap_servers}")
             self.partitions += [TP(topic, p) for p in sorted(parts)]
-        self.consumer.assign(self.partitions)
-        self.consumer.pause(*self.partitions)
         self.beginning = await self.consumer.beginning_offsets(self.partitions)
         stored = await self.stored()
         self.position = {tp: stored.get(tp, self.beginning[tp]) for tp in self.partitions}
+        # Explicit positions straight after assigning (no await in between): no offset reset is ever
+        # requested, so none can land later and move a partition behind our back.
+        self.consumer.assign(self.partitions)
+        for tp in self.partitions:
+            self.consumer.seek(tp, self.position[tp])
+        self.consumer.pause(*self.partitions)
 
     async def stop(self) -> None:
         if self.consumer is not None:
@@ -444,18 +448,22 @@ class _Rollback(Exception):
 
 
 async def terminate_live_sessions(conn: asyncpg.Connection, spec: RebuildSpec) -> int:
-    """End the live service's sessions (they may hold prepared statements bound to the old tables)."""
-    ended = 0
-    for _ in range(5):
-        pids = [r["pid"] for r in await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1"
-            " AND pid <> pg_backend_pid()", spec.application_name)]
-        if not pids:
-            break
-        for pid in pids:
-            if await conn.fetchval("SELECT pg_terminate_backend($1, 5000)", pid):
-                ended += 1
-    return ended
+    """End the live service's sessions, which may hold statements prepared against the old tables.
+
+    Sessions opened after this (the service reconnecting while the swap commits) are left alone:
+    a new session resolves names when it parses, and one parked on the fence re-resolves them once
+    the lock is granted, after the commit (PostgreSQL re-checks a name whose lookup raced with DDL).
+    """
+    pids = [r["pid"] for r in await conn.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1"
+        " AND pid <> pg_backend_pid()", spec.application_name)]
+    for pid in pids:
+        await conn.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+    await conn.execute("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per transaction
+    alive = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids)
+    if alive:  # it could go on writing to the old tables after the commit: no swap
+        raise RuntimeError(f"{alive} session(s) of {spec.application_name} did not end; the swap is rolled back")
+    return len(pids)
 
 
 async def swap(spec: RebuildSpec, settings: ServiceSettings, replayer: Replayer, rebuild_schema: str, *,
@@ -539,6 +547,8 @@ async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences
         if not await schema_exists(admin, spec.schema):
             raise RuntimeError(f"live schema {spec.schema} does not exist: nothing to rebuild against")
         schema = schema or await next_schema_name(admin, spec.schema, "rebuild")
+        if schema == spec.schema or re.fullmatch(rf"{re.escape(spec.schema)}_old_\d+", schema):
+            raise ValueError(f"{schema} is the live schema or a previous one; rebuild into a fresh schema")
         resumed = await schema_exists(admin, schema)
         await asyncio.to_thread(upgrade, spec.migrations, schema, settings)  # the live schema's DDL, fresh
         carried = await copy_carried(admin, spec, schema)

@@ -49,33 +49,43 @@ class Found:
 
 async def find(settings: ServiceSettings, import_id: uuid.UUID, topic_names: Iterable[str] = INPUT_TOPICS
                ) -> list[Found]:
-    """Every message keyed by the import on the topics (up to their end at the start), in timestamp order."""
+    """Every message keyed by the import on the topics, in timestamp order."""
     key = str(import_id).encode()
     names = tuple(topic_names)
     rank = {t: i for i, t in enumerate(names)}
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
-                                client_id="tributary-replay", enable_auto_commit=False,
+                                client_id="tributary-replay", enable_auto_commit=False, auto_offset_reset="earliest",
                                 fetch_max_wait_ms=settings.fetch_max_wait_ms, max_poll_records=2000,
                                 max_partition_fetch_bytes=MAX_MESSAGE_BYTES, fetch_max_bytes=16 * MAX_MESSAGE_BYTES)
     await consumer.start()
     try:
         await consumer.topics()
         partitions = [TP(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(partitions)
         end = await consumer.end_offsets(partitions)
         begin = await consumer.beginning_offsets(partitions)
-        pending = {tp for tp in partitions if end[tp] > begin[tp]}
-        await consumer.seek_to_beginning(*partitions)
-        found: list[Found] = []
-        while pending:
-            for tp, messages in (await consumer.getmany(*pending, timeout_ms=200)).items():
+        # Explicit positions straight after assigning: no offset reset is requested that could land later.
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, begin[tp])
+        found: dict[tuple[str, int, int], Found] = {}
+
+        async def poll() -> bool:
+            got = await consumer.getmany(*partitions, timeout_ms=200)
+            for messages in got.values():
                 for m in messages:
-                    if m.offset < end[tp] and m.key == key:
-                        found.append(Found(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value,
-                                           tuple(m.headers or ())))
-                if messages and messages[-1].offset + 1 >= end[tp]:
-                    pending.discard(tp)
-        return sorted(found, key=lambda f: (f.timestamp, rank[f.topic], f.partition, f.offset))
+                    if m.key == key:
+                        found[(m.topic, m.partition, m.offset)] = Found(
+                            m.topic, m.partition, m.offset, m.timestamp, m.key, m.value, tuple(m.headers or ()))
+            return bool(got)
+
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            await poll()
+        # A little further: some brokers (tansu) report the end of a partition whose last batch holds
+        # several records as that batch's first offset + 1; the rest of the batch comes with the next fetch.
+        for _ in range(5):
+            if not await poll():
+                break
+        return sorted(found.values(), key=lambda f: (f.timestamp, rank[f.topic], f.partition, f.offset))
     finally:
         await consumer.stop()
 

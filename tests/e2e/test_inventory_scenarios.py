@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -196,9 +197,11 @@ class Scenario:
                 for c in response.json()["items"]]
 
 
-def other_tenant(client: TributaryClient, *, same_client_account: bool = False) -> TributaryClient:
+def other_tenant(client: TributaryClient, client_for: Callable[[Tenant], TributaryClient], *,
+                 same_client_account: bool = False) -> TributaryClient:
+    """A client of another tenant, with that tenant's own API key."""
     account = client.tenant.client_account_id if same_client_account else uuid.uuid4()
-    return dataclasses.replace(client, tenant=Tenant(client_account_id=account, engagement_id=uuid.uuid4()))
+    return client_for(Tenant(client_account_id=account, engagement_id=uuid.uuid4()))
 
 
 def put_policy(client: TributaryClient, **policy: Any) -> None:
@@ -653,7 +656,8 @@ def test_reimporting_the_same_files_changes_nothing(client: TributaryClient) -> 
 # --- 7. tenants -------------------------------------------------------------------------------
 
 
-def test_another_tenant_sees_nothing_and_matches_nothing(client: TributaryClient) -> None:
+def test_another_tenant_sees_nothing_and_matches_nothing(
+        client: TributaryClient, client_for: Callable[[Tenant], TributaryClient]) -> None:
     s = Scenario(client)
     s.upload("C1", CMDB_1, "cmdb_export")
     s.upload("D1", DISCOVERY_1, "app_discovery")
@@ -661,7 +665,7 @@ def test_another_tenant_sees_nothing_and_matches_nothing(client: TributaryClient
     mine = s.snapshot()
     assert len(mine) == 5 and len(s.parked()) == 1 and len(s.candidates()) == 1
 
-    for other in (other_tenant(client), other_tenant(client, same_client_account=True)):
+    for other in (other_tenant(client, client_for), other_tenant(client, client_for, same_client_account=True)):
         for a in s.assets():
             assert other.get_asset(a["asset_id"]).status_code == 404
         for label in s.imports:

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -139,3 +140,23 @@ def client(client_for: ClientFactory, tenant: Tenant) -> TributaryClient:
 @pytest.fixture
 def database_url(stack_env: dict[str, str]) -> str:
     return stack_env["DATABASE_URL"]
+
+
+class CountingConnection:
+    """A connection that counts the statements sent through it (tests of "no query per row")."""
+
+    COUNTED = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table")
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn, self.statements = conn, 0
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._conn, name)
+        if name not in self.COUNTED:
+            return target
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.statements += 1
+            return await target(*args, **kwargs)
+
+        return counted

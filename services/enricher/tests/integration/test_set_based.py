@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from contracts import Category, Tenant, batch_digest
 from enricher import inventory
 from enricher.policy import InventoryPolicy
+from tributary_cli.testing import CountingConnection
 from tributary_runtime.db import Database
 
 from .conftest import T0
@@ -34,20 +34,6 @@ def row(category: Category, i: int) -> list[str]:
     }[category]
 
 
-class Counting:
-    """A connection that counts the statements sent through it."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn, self.statements = conn, 0
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._conn, name)
-        if name in ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table"):
-            async def counted(*args: Any, **kwargs: Any) -> Any:
-                self.statements += 1
-                return await target(*args, **kwargs)
-            return counted
-        return target
 
 
 async def stage(conn: asyncpg.Connection, import_id: uuid.UUID, category: Category, rows: int) -> None:
@@ -64,7 +50,7 @@ async def statements_for(db: Database, tenant: Tenant, category: Category, rows:
     import_id = uuid.uuid4()
     async with db.transaction() as conn:
         await stage(conn, import_id, category, rows)
-        counting = Counting(conn)
+        counting = CountingConnection(conn)
         apply = inventory.Apply(import_id, tenant.client_account_id, tenant.engagement_id, T0, category, "upload",
                                 InventoryPolicy(create_placeholders=category is Category.INFRASTRUCTURE))
         counts = await inventory.apply_import(counting, apply)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, ImportUploaded, Tenant, batch_digest
 from tributary_runtime.consumer import Unit
+from tributary_cli.testing import CountingConnection
 from tributary_runtime.db import Database
 from validator import SCHEMA
 from validator.llm_usage import PgUsageLedger
@@ -21,20 +22,6 @@ from validator.validation import Validation, validate_import
 HEADER = ["Host Name", "IP Address", "Type", "Env", "RAM"]
 
 
-class Counting:
-    """A connection that counts the statements sent through it."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn, self.statements = conn, 0
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._conn, name)
-        if name in ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table"):
-            async def counted(*args: Any, **kwargs: Any) -> Any:
-                self.statements += 1
-                return await target(*args, **kwargs)
-            return counted
-        return target
 
 
 def cells(i: int) -> list[str]:
@@ -74,7 +61,7 @@ async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int) ->
                            batch_digest(1, list(range(1, rows + 1)), values))
         await conn.copy_records_to_table("staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
                                          records=[(import_id, i, 1, v) for i, v in enumerate(values, start=1)])
-        counting = Counting(conn)
+        counting = CountingConnection(conn)
         unit = Unit(conn=counting, producer=producer, group_id="test")  # type: ignore[arg-type]
         await validate_import(unit, marker, Validation(ValidatorSettings(), PgUsageLedger(db.pool)))
         await unit.flush()

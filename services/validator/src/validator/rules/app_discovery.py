@@ -15,6 +15,7 @@ import re
 
 from . import formats
 from .base import finding, normalised_row, rule_table
+from .fields import check_criticality
 from .graph import simple_cycles
 from .model import Finding, Row, Rule
 from .vocabularies import CRITICALITIES, PROTOCOLS
@@ -138,15 +139,7 @@ class AppDiscoveryChecker:
         # criticality
         value = out["criticality"]
         if value is not None:
-            canonical = CRITICALITIES.lookup(value)
-            if canonical is None:
-                findings.append(finding(
-                    UNKNOWN_CRITICALITY, row_number, "criticality",
-                    f"criticality {value!r} is not a known criticality: expected one of "
-                    f"{CRITICALITIES.accepted()} (or Tier 0–4, P1–P5, '1 - most critical'…); kept as given",
-                    value))
-            else:
-                out["criticality"] = canonical
+            out["criticality"] = check_criticality(value, row_number, UNKNOWN_CRITICALITY, findings)
 
         first_seen = self._first_seen
         if source is not None and source_key not in first_seen:

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from . import formats
 from .base import finding, normalised_row, rule_table
-from .fields import check_hostname, check_ip, check_size, size_factor
+from .fields import check_criticality, check_hostname, check_ip, check_size, size_factor
 from .model import Finding, Row, Rule
 from .vocabularies import ASSET_TYPES, CRITICALITIES, ENVIRONMENTS
 
@@ -174,15 +174,7 @@ class CmdbChecker:
                 out["environment"] = canonical
         value = out["criticality"]
         if value is not None:
-            canonical = CRITICALITIES.lookup(value)
-            if canonical is None:
-                findings.append(finding(
-                    UNKNOWN_CRITICALITY, row_number, "criticality",
-                    f"criticality {value!r} is not a known criticality: expected one of "
-                    f"{CRITICALITIES.accepted()} (or Tier 0–4, P1–P5, '1 - most critical'…); kept as given",
-                    value))
-            else:
-                out["criticality"] = canonical
+            out["criticality"] = check_criticality(value, row_number, UNKNOWN_CRITICALITY, findings)
 
         # range
         value = out["cpu_cores"]

@@ -13,6 +13,7 @@ from decimal import Decimal
 from . import formats
 from .base import finding
 from .model import Finding, Rule
+from .vocabularies import CRITICALITIES
 
 _ADDRESS_SEPARATORS = re.compile(r"[,;\s|]+")
 
@@ -82,3 +83,15 @@ def check_size(text: str, row_number: int, column: str, bare_factor: Decimal, *,
 def size_factor(units: dict[str, str], column: str) -> Decimal:
     """The GB factor for bare numbers in ``column`` (GB unless configured otherwise)."""
     return formats.unit_factor(formats.SIZE_UNITS, units.get(column, "GB"))
+
+
+def check_criticality(text: str, row_number: int, unknown: Rule, out: list[Finding]) -> str:
+    """The canonical criticality; an unknown one is kept as given, with a warning."""
+    canonical = CRITICALITIES.lookup(text)
+    if canonical is not None:
+        return canonical
+    out.append(finding(unknown, row_number, "criticality",
+                       f"criticality {text!r} is not a known criticality: expected one of "
+                       f"{CRITICALITIES.accepted()} (or Tier 0–4, P1–P5, '1 - most critical'…); kept as given",
+                       text))
+    return text

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PACKAGES := contracts libs/runtime libs/cli services/ingest services/validator services/enricher services/flow-state
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo lock dev-up dev-down run schemas docs clean
+.PHONY: install test demo lock dev-up dev-down run schemas asyncapi docs clean
 
 $(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,11 @@ dev-up: install
 dev-down: install
 	$(BIN)/tributary dev down
 
-schemas: install
+schemas: install asyncapi
 	$(BIN)/tributary-contracts export-schemas contracts/schemas
+
+asyncapi: install
+	$(BIN)/tributary-contracts export-asyncapi contracts/asyncapi.yaml
 
 docs: install
 	$(BIN)/python -m validator.rule_catalog > docs/validation-rules.md

@@ -1,5 +1,7 @@
 """``tributary-contracts export-schemas DIR``: JSON Schema of every event envelope.
 
+(``tributary-contracts export-asyncapi [FILE]`` writes the AsyncAPI document: ``contracts.asyncapi``.)
+
 One file per event and version, ``<EventType>.v<N>.json``: the current version of every
 event, plus the earlier versions consumers still accept (``contracts.history``), so a
 producer that still emits an older version keeps a schema to check against.
@@ -12,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import asyncapi
 from .codec import PREVIOUS_MODELS, REGISTRY, envelope_type
 from .envelope import Envelope, Payload
 
@@ -45,7 +48,12 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     exp = sub.add_parser("export-schemas", help="write one JSON Schema per event")
     exp.add_argument("directory", type=Path, nargs="?", default=Path("contracts/schemas"))
+    api = sub.add_parser("export-asyncapi", help="write the AsyncAPI 3.0 document of every topic")
+    api.add_argument("file", type=Path, nargs="?", default=asyncapi.DEFAULT_PATH)
     args = parser.parse_args(argv)
+    if args.command == "export-asyncapi":
+        print(asyncapi.export(args.file))
+        return
     for path in export(args.directory):
         print(path)
 

@@ -1,5 +1,7 @@
 """docker-compose.yml and deploy/docker/*.Dockerfile agree with the code.
 
+(deploy/k8s and the topic script: test_manifests.py.)
+
 No Docker needed: the files are parsed and checked against the repository (command
 modules, settings fields, Dockerfiles, package directories).
 """
@@ -197,10 +199,25 @@ def test_app_env_parses_into_settings(name: str, monkeypatch: pytest.MonkeyPatch
 
 def test_dependencies() -> None:
     services = _services()
-    assert _depends(services["migrate"]) == {"kafka": "service_healthy", "postgres": "service_healthy"}
+    assert _depends(services["migrate"]) == {"postgres": "service_healthy"}
+    assert _depends(services["topics"]) == {"kafka": "service_healthy"}
     for name in APP_SERVICES:
         assert _depends(services[name]).get("migrate") == "service_completed_successfully", name
-    assert _one_shot(services) == {"migrate"}
+        assert _depends(services[name]).get("topics") == "service_completed_successfully", name
+    assert _one_shot(services) == {"migrate", "topics"}
+
+
+def test_topics_job() -> None:
+    topics_job = _services()["topics"]
+    assert topics_job["image"] == _services()["kafka"]["image"]
+    script = topics_job["entrypoint"][-1]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in topics_job["volumes"]}
+    assert (ROOT / mounts[script]).resolve() == ROOT / "deploy" / "kafka" / "create-topics.sh"
+    env = _environment(topics_job)
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    # The same partition count as the services would use when creating a topic themselves.
+    assert env["TRIBUTARY_TOPIC_PARTITIONS"] == _environment(_services()["ingest"])["TRIBUTARY_TOPIC_PARTITIONS"]
+    assert env["TOPIC_REPLICATION_FACTOR"] == "1"  # one broker
 
 
 def test_healthchecks() -> None:

@@ -2,16 +2,48 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
 
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(ConnectionError):
+    """The connection a unit of work was using died under it (server restart, terminated backend).
+
+    asyncpg reports a lost connection in several shapes depending on where the loss lands:
+    ``AdminShutdownError`` from the server, ``ConnectionDoesNotExistError``, an
+    ``InterfaceError`` from ``Transaction.__aexit__`` on a closed connection, or an
+    ``InternalClientError`` ("another operation is in progress") when the pool hands out a
+    connection whose FATAL message has arrived but whose socket close has not been read yet.
+    Whatever the shape, the work did not happen and must be retried, never dead-lettered.
+    """
+
+
+# Driver errors that say nothing about the message being processed, only that the database is away.
+CONNECTION_LOST = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(typename, encoder=_dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def _lost(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.exceptions.InterfaceError:  # the pool took the proxy back the moment the socket closed
+        return True
 
 
 def _dumps(value: object) -> str:
@@ -20,6 +52,10 @@ def _dumps(value: object) -> str:
 
 class Database:
     """A pool bound to one schema (``search_path``), so SQL names tables unqualified."""
+
+    # A pool whose connections are all checked out waits for one to come back; never forever.
+    ACQUIRE_TIMEOUT_S = 60.0
+    CLOSE_TIMEOUT_S = 10.0
 
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self.pool = pool
@@ -38,13 +74,38 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self.connection() as conn, conn.transaction():
             yield conn
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn:
+        try:
+            conn = await self.pool.acquire(timeout=self.ACQUIRE_TIMEOUT_S)
+        except CONNECTION_LOST as exc:  # a fresh connection killed during its set-up
+            raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        try:
             yield conn
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            # A dead connection makes any error the outage's, not the message's: the driver's own
+            # InterfaceError from the rollback, or a handler's error that wraps the driver's.
+            if isinstance(exc, CONNECTION_LOST) or _lost(conn):
+                raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise
+        finally:
+            try:
+                await self.pool.release(conn)
+            except Exception as exc:
+                # The pool terminated the connection it could not reset; the work's own outcome
+                # (committed, or the error above) is what the caller needs to hear about.
+                log.debug("releasing a connection failed: %r", exc)
 
     async def close(self) -> None:
-        await self.pool.close()
+        # A graceful close waits for every checked-out connection; a process that is stopping
+        # because its consumer died must not hang on one that never comes back.
+        try:
+            await asyncio.wait_for(self.pool.close(), timeout=self.CLOSE_TIMEOUT_S)
+        except (asyncio.TimeoutError, asyncpg.exceptions.InterfaceError, OSError) as exc:
+            log.warning("closing the pool gracefully failed (%r); terminating its connections", exc)
+            self.pool.terminate()

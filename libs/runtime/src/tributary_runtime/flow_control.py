@@ -54,6 +54,11 @@ async def apply(unit: Unit, envelope: Envelope[Any], *, phase: Phase, marker_typ
         if envelope.payload.phase != phase:
             return None
         await _set_paused(conn, envelope, paused=False)
+        if envelope.import_id in unit.released and await conn.fetchval(
+                "SELECT finished_at = now() FROM staged_imports WHERE import_id = $1", envelope.import_id):
+            # This request released the events parked behind a dead letter, and they completed the
+            # set and ran the phase in this very transaction (now() is its start): that run was the retry.
+            return None
         attempt = await conn.fetchval(
             "UPDATE staged_imports SET status = 'staging', attempt = attempt + 1, finished_at = NULL"
             " WHERE import_id = $1 AND status = $2 RETURNING attempt", envelope.import_id, staging.FAILED)

@@ -37,11 +37,13 @@ def configure_logging(settings: ServiceSettings, service: str) -> None:
 async def serve(settings: ServiceSettings, app: FastAPI | None, tasks: list[Task]) -> None:
     """Run the HTTP app and every background task; stop all on SIGTERM/SIGINT or a task failure."""
     stop = asyncio.Event()
+    signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda: (signalled.set(), stop.set()))
 
-    running: list[asyncio.Task[None]] = [asyncio.create_task(t(stop)) for t in tasks]
+    running: list[asyncio.Task[None]] = [asyncio.create_task(t(stop), name=getattr(t, "__qualname__", None))
+                                         for t in tasks]
     server = None
     if app is not None:
         config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
@@ -56,10 +58,17 @@ async def serve(settings: ServiceSettings, app: FastAPI | None, tasks: list[Task
     if server is not None:
         server.should_exit = True
     failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception() is not None]
+    ended = [t for t in done if t is not stopper and t not in failed]
+    for task in failed:
+        log.critical("a background task died; stopping the process so it is restarted, not left idle",
+                     exc_info=task.exception())
     await asyncio.gather(*running, return_exceptions=True)
     stopper.cancel()
     for task in failed:
         raise task.exception()  # type: ignore[misc]
+    if ended and not signalled.is_set():
+        # A consumer loop that returns without being asked to has stopped consuming: as fatal as a crash.
+        raise RuntimeError(f"background task ended on its own: {ended[0].get_name()}")
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class ConsumerSpec:
     needs_resources: bool = False
     # Run after the import is marked failed, in the same transaction (e.g. keep its staged set retryable).
     on_dead_letter: DeadLetterHook | None = None
+    # Park an import's later events behind its dead-lettered one until a retry releases them
+    # (tributary_runtime.sequencing; the service's migrations create the table).
+    sequenced: bool = False
 
     def build(self, res: Resources) -> Handler:
         return self.handler(res) if self.needs_resources else self.handler  # type: ignore[call-arg,return-value]
@@ -111,13 +123,13 @@ async def run_service(settings: ServiceSettings, *, name: str, schema: str, cons
             event_consumer = EventConsumer(
                 settings=settings, db=res.db, producer=res.producer, group_id=consumer.group_id,
                 topics=consumer.topics, handler=consumer.build(res), event_types=consumer.event_types,
-                on_dead_letter=consumer.dead_letter_hook(name), client_id=name,
+                on_dead_letter=consumer.dead_letter_hook(name), client_id=name, sequenced=consumer.sequenced,
             )
             tasks.append(event_consumer.run)
         app.state.consumer = event_consumer
 
         async def ready() -> bool:
-            return keyring.ready.is_set() and (event_consumer is None or event_consumer.consumer is not None)
+            return keyring.ready.is_set() and (event_consumer is None or event_consumer.running)
 
         for router in routers:
             app.include_router(router)

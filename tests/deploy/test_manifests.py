@@ -378,3 +378,35 @@ def test_topic_jobs_run_the_same_script() -> None:
     assert given - {"LOG_DIR"} <= read, given - read
     assert f"MAX_MESSAGE_BYTES={MAX_MESSAGE_BYTES}" in script
     assert int(compose()["kafka"]["environment"]["KAFKA_MESSAGE_MAX_BYTES"]) >= MAX_MESSAGE_BYTES
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_deployment_doc_matches_the_code() -> None:
+    doc = (ROOT / "docs" / "deployment.md").read_text()
+    known = set().union(*(env_names(settings_class(p)) for p in APPS.values()))
+    named = set(re.findall(r"`(TRIBUTARY_[A-Z_]+)`", doc))
+    script_vars = set(re.findall(r"\$\{([A-Z_]+)", TOPIC_SCRIPT.read_text()))
+    assert named - known <= script_vars, f"not settings fields: {named - known - script_vars}"
+    # Every settings field is in the environment table (the LLM ones as TRIBUTARY_LLM_*).
+    missing = {n for n in known - named if n.startswith("TRIBUTARY_") and not n.startswith("TRIBUTARY_LLM_")
+               and n not in {"TRIBUTARY_DATABASE_URL", "TRIBUTARY_KAFKA_BOOTSTRAP_SERVERS"}}
+    assert not missing, f"settings fields missing from docs/deployment.md: {missing}"
+    for name in set(re.findall(r"`(TOPIC_[A-Z_]+|KAFKA_TOPICS)`", doc)):
+        assert name in script_vars, name
+    # The topic table: one row per topic (DLQs as one row), with its key and cleanup.policy.
+    rows = {cells[0].strip("` "): cells for line in doc.splitlines() if line.startswith("| `")
+            for cells in [[c.strip() for c in line.strip("|").split("|")]]}
+    for config in topic_configs():
+        row = rows["<each topic above>.dlq"] if config.dead_letter_of else rows[config.name]
+        assert config.cleanup_policy in row[2], config.name
+        assert str(config.retention_ms) in row[3], config.name
+        if not config.dead_letter_of:
+            assert row[1] == config.key, config.name
+    assert f"max.message.bytes={MAX_MESSAGE_BYTES}" in doc
+    defaults = {f"`TRIBUTARY_{n.upper()}`": f.default for n, f in ServiceSettings.model_fields.items()}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[0] in defaults and cells[0] not in {"`TRIBUTARY_HTTP_PORT`"}:
+            assert cells[1].strip("`").lower() == str(defaults[cells[0]]).lower(), cells

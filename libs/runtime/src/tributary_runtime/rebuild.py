@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -67,6 +68,7 @@ from .consumer import TRANSIENT, DeadLetterHook, Handler, Inbound, Unit
 from .db import Database
 from .migrations import upgrade
 from .settings import ServiceSettings
+from .watermarks import high_watermarks
 
 log = logging.getLogger("tributary.rebuild")
 
@@ -181,8 +183,8 @@ class Replayer:
                     for p, off in (await offsets.load(conn, self.group_id, topic)).items()}
 
     async def end_offsets(self) -> dict[TP, int]:
-        assert self.consumer is not None
-        return await self.consumer.end_offsets(self.partitions)
+        """Each partition's end now: the high watermark (``end_offsets()`` falls short on tansu; see watermarks)."""
+        return await high_watermarks(self.settings.kafka_bootstrap_servers, self.partitions)
 
     def targets(self, live: Mapping[TP, int], end: Mapping[TP, int] | None = None) -> dict[TP, int]:
         """Per partition: the live position (never passed), capped by ``end``; never behind where we are."""
@@ -247,10 +249,32 @@ class Replayer:
         return out
 
     async def _run_partitions(self, target: Mapping[TP, int], pending: set[TP]) -> None:
+        """Each fetch, all its partitions together, in one transaction; the next fetch decoded meanwhile.
+
+        The order across partitions does not matter to such a service (``ordered`` is off), and the
+        handler folds a whole batch at once: one transaction per fetch rather than one per partition
+        divides the per-transaction statements (offsets, ledger, loads, writes) by the partition count.
+        While a batch's transaction waits on the database (its server process runs on another core),
+        the next batch is fetched and decoded. Transactions still run one after another, in log order:
+        the next one starts once the previous has committed and moved the positions on.
+        """
         fetched = dict(self.position)
-        while pending:
-            for tp, messages in (await self._fetch(pending, fetched, target)).items():
-                await self._apply({tp: messages}, messages)
+        applying: asyncio.Future[None] | None = None
+        try:
+            while pending or applying is not None:
+                got = await self._fetch(pending, fetched, target) if pending else {}
+                messages = [m for batch in got.values() for m in batch]
+                prepared = await self._prepare(messages) if messages else None
+                if applying is not None:
+                    await applying
+                    applying = None
+                if messages:
+                    applying = asyncio.ensure_future(self._apply(got, messages, prepared))
+        finally:
+            if applying is not None and not applying.done():
+                applying.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await applying
 
     async def _run_merged(self, target: Mapping[TP, int], pending: set[TP]) -> None:
         """All partitions of all topics in timestamp order (ties: topic order, partition, offset)."""
@@ -283,13 +307,14 @@ class Replayer:
                 parts.setdefault(TP(m.topic, m.partition), []).append(m)
             await self._apply(parts, chunk)
 
-    async def _apply(self, parts: dict[TP, list[Any]], messages: list[Any]) -> None:
+    async def _apply(self, parts: dict[TP, list[Any]], messages: list[Any],
+                     prepared: list[Inbound | UndecodableEvent | None] | None = None) -> None:
         """One transaction: the handler over ``messages`` (in order), then every partition's next offset."""
         delay = self.settings.handler_retry_backoff_s
         attempts = 0
         while True:
             try:
-                await self._transaction(parts, messages)
+                await self._transaction(parts, messages, prepared=prepared)
                 return
             except TRANSIENT as exc:
                 log.warning("transient error while rebuilding, retrying in %.1fs: %r", delay, exc)
@@ -319,7 +344,30 @@ class Replayer:
             return
         await self.spec.on_dead_letter(unit, Inbound(m.topic, m.partition, m.offset, envelope), "handler_failed")
 
-    async def _transaction(self, parts: dict[TP, list[Any]], messages: list[Any], *, skip: bool = False) -> None:
+    def _inbound(self, m: Any) -> Inbound | UndecodableEvent | None:
+        """A message as the handler gets it; None when it is not for this service; the error if undecodable."""
+        event_type = header_value(m.headers, HEADER_EVENT_TYPE)
+        if event_type in REGISTRY and event_type not in self.spec.event_types:
+            return None  # another service's event on a shared topic
+        try:
+            envelope = decode(m.value, m.headers)
+        except UndecodableEvent as exc:
+            return exc  # the live consumer dead-lettered it: no effect on its tables
+        if envelope.event_type not in self.spec.event_types:
+            return None
+        return Inbound(m.topic, m.partition, m.offset, envelope)
+
+    async def _prepare(self, messages: list[Any]) -> list[Inbound | UndecodableEvent | None]:
+        """Decode a batch ahead of its transaction, yielding now and then to the transaction in flight."""
+        out = []
+        for i, m in enumerate(messages, start=1):
+            out.append(self._inbound(m))
+            if i % 200 == 0:
+                await asyncio.sleep(0)  # the in-flight transaction sends its next statement
+        return out
+
+    async def _transaction(self, parts: dict[TP, list[Any]], messages: list[Any], *, skip: bool = False,
+                           prepared: list[Inbound | UndecodableEvent | None] | None = None) -> None:
         undecodable = applied = 0
         async with self.db.transaction() as conn:
             for tp in parts:
@@ -331,18 +379,12 @@ class Replayer:
             if skip and self.spec.on_dead_letter is not None:
                 await self._dead_letter_hook(unit, messages[0])
             pending: list[Inbound] = []
-            for m in [] if skip else messages:
-                event_type = header_value(m.headers, HEADER_EVENT_TYPE)
-                if event_type in REGISTRY and event_type not in self.spec.event_types:
-                    continue  # another service's event on a shared topic
-                try:
-                    envelope = decode(m.value, m.headers)
-                except UndecodableEvent:
-                    undecodable += 1  # the live consumer dead-lettered it: no effect on its tables
-                    continue
-                if envelope.event_type not in self.spec.event_types:
-                    continue
-                pending.append(Inbound(m.topic, m.partition, m.offset, envelope))
+            if not skip:
+                for inbound in prepared if prepared is not None else map(self._inbound, messages):
+                    if isinstance(inbound, UndecodableEvent):
+                        undecodable += 1
+                    elif inbound is not None:
+                        pending.append(inbound)
             if pending:
                 await self.handler(unit, pending)
                 applied = len(pending)

@@ -26,6 +26,7 @@ from contracts.envelope import HEADER_EVENT_TYPE, header_value
 from .broker import MAX_MESSAGE_BYTES, make_producer
 from .checksums import ident
 from .settings import ServiceSettings
+from .watermarks import high_watermarks
 
 # The topics an import's events live on (outputs such as flows.status.v1 and the DLQs are not replayed).
 INPUT_TOPICS = (topics.RECORDS, topics.VALIDATED_RECORDS, topics.EVENTS)
@@ -61,7 +62,9 @@ async def find(settings: ServiceSettings, import_id: uuid.UUID, topic_names: Ite
     try:
         await consumer.topics()
         partitions = [TP(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
-        end = await consumer.end_offsets(partitions)
+        # The high watermark, not end_offsets(): tansu reports the end of a partition whose last batch
+        # holds several records as that batch's first offset + 1, which would miss the import's last messages.
+        end = await high_watermarks(settings.kafka_bootstrap_servers, partitions)
         begin = await consumer.beginning_offsets(partitions)
         # Explicit positions straight after assigning: no offset reset is requested that could land later.
         consumer.assign(partitions)
@@ -80,11 +83,6 @@ async def find(settings: ServiceSettings, import_id: uuid.UUID, topic_names: Ite
 
         while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
             await poll()
-        # A little further: some brokers (tansu) report the end of a partition whose last batch holds
-        # several records as that batch's first offset + 1; the rest of the batch comes with the next fetch.
-        for _ in range(5):
-            if not await poll():
-                break
         return sorted(found.values(), key=lambda f: (f.timestamp, rank[f.topic], f.partition, f.offset))
     finally:
         await consumer.stop()

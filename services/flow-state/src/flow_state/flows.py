@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -24,17 +25,58 @@ STEP = ("flow_id", "step_name", "step_order", "status", "description", "records_
         "error_message", "started_at", "completed_at")
 
 
-def _upsert(table: str, columns: tuple[str, ...], key: str) -> str:
-    values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+# Column types, for the set-based writes below (one array parameter per column, unnest()ed).
+TYPES = {"flow_id": "uuid", "client_account_id": "uuid", "engagement_id": "uuid", "user_id": "text",
+         "flow_name": "text", "status": "text", "current_phase": "text", "progress_percentage": "float8",
+         "configuration": "jsonb", "import_category": "text", "created_at": "timestamptz",
+         "updated_at": "timestamptz", "completed_at": "timestamptz", "version": "int4", "id": "uuid",
+         "master_flow_id": "uuid", "phase_state": "jsonb", "agent_state": "jsonb", "data_import_id": "uuid",
+         "data_import_completed": "bool", "data_validation_completed": "bool", "field_mapping_completed": "bool",
+         "asset_enrichment_completed": "bool", "error_message": "text", "seq": "int4", "event_id": "uuid",
+         "event_type": "text", "phase": "text", "producer": "text", "occurred_at": "timestamptz",
+         "detail": "jsonb", "step_name": "text", "step_order": "int4", "description": "text",
+         "records_processed": "int4", "output": "jsonb", "started_at": "timestamptz"}
+
+
+def _insert(table: str, columns: tuple[str, ...], key: str | None = None) -> str:
+    """One statement for any number of rows: each column is an array parameter, unnest()ed into rows.
+
+    jsonb columns travel as text[] (JSON the connection's encoder wrote) and are cast per row: an
+    array of jsonb would bypass the connection's jsonb codec.
+    """
+    params = ", ".join(f"${i}::{'text' if TYPES[c] == 'jsonb' else TYPES[c]}[]"
+                       for i, c in enumerate(columns, start=1))
+    select = ", ".join(f"{c}::jsonb" if TYPES[c] == "jsonb" else c for c in columns)
+    sql = (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}"
+           f" FROM unnest({params}) AS r({', '.join(columns)})")
+    if key is None:
+        return sql
     keys = {k.strip() for k in key.split(",")}
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
-    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
-            f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
+    return f"{sql} ON CONFLICT ({key}) DO UPDATE SET {updates}"
 
 
-UPSERT_MASTER = _upsert("master_flows", MASTER, "flow_id")
-UPSERT_CHILD = _upsert("child_flows", CHILD, "id")
-UPSERT_STEP = _upsert("processing_steps", STEP, "flow_id, step_name")
+UPSERT_MASTER = _insert("master_flows", MASTER, "flow_id")
+UPSERT_CHILD = _insert("child_flows", CHILD, "id")
+UPSERT_STEP = _insert("processing_steps", STEP, "flow_id, step_name")
+INSERT_TIMELINE = _insert("flow_timeline", TIMELINE)
+_JSON = {name: [i for i, c in enumerate(cols) if TYPES[c] == "jsonb"]
+         for name, cols in (("master", MASTER), ("child", CHILD), ("step", STEP), ("timeline", TIMELINE))}
+
+
+def _json(value: object) -> str:
+    """As the pool's jsonb encoder writes JSON (tributary_runtime.db): the same jsonb either way."""
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+async def _write(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]], json_columns: list[int]) -> None:
+    """Rows (tuples) as one statement: transposed into columns, jsonb columns serialised as the pool does."""
+    if not rows:
+        return
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    for i in json_columns:
+        columns[i] = [_json(v) for v in columns[i]]
+    await conn.execute(sql, *columns)
 
 
 async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid.UUID, Flow]:
@@ -58,20 +100,22 @@ async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid
 
 
 async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid.UUID, int]) -> None:
-    """Upsert flows and append the timeline entries added since ``first_seq[flow_id]``."""
-    await conn.executemany(UPSERT_MASTER, [_master_row(f) for f in flows])
-    await conn.executemany(UPSERT_CHILD, [_child_row(f) for f in flows])
-    step_rows = [_step_row(f.flow_id, step) for f in flows for step in f.steps.values()]
-    if step_rows:
-        await conn.executemany(UPSERT_STEP, step_rows)
+    """Upsert flows and append the timeline entries added since ``first_seq[flow_id]``.
+
+    One statement per table however many flows and events the batch holds: a rebuild folds
+    thousands of events per transaction, and a statement per row was most of its time.
+    Each flow appears once in ``flows`` (ON CONFLICT cannot update a row twice in one statement).
+    """
+    await _write(conn, UPSERT_MASTER, [_master_row(f) for f in flows], _JSON["master"])
+    await _write(conn, UPSERT_CHILD, [_child_row(f) for f in flows], _JSON["child"])
+    await _write(conn, UPSERT_STEP, [_step_row(f.flow_id, step) for f in flows for step in f.steps.values()],
+                 _JSON["step"])
     timeline = [
         (f.flow_id, e["seq"], uuid.UUID(e["event_id"]), e["event_type"], e["phase"], e["producer"],
          datetime.fromisoformat(e["occurred_at"]), e["detail"])
         for f in flows for e in f.timeline if e["seq"] >= first_seq.get(f.flow_id, 1)
     ]
-    if timeline:
-        await conn.executemany(
-            f"INSERT INTO flow_timeline ({', '.join(TIMELINE)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", timeline)
+    await _write(conn, INSERT_TIMELINE, timeline, _JSON["timeline"])
 
 
 def _step_row(flow_id: uuid.UUID, step: dict[str, Any]) -> tuple[Any, ...]:

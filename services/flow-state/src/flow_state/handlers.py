@@ -21,7 +21,13 @@ class FlowProjector:
 
     async def __call__(self, unit: Unit, events: list[Inbound]) -> None:
         fresh = await offsets.first_seen(unit.conn, unit.group_id, [i.envelope.event_id for i in events])
-        envelopes = [i.envelope for i in events if i.envelope.event_id in fresh]
+        envelopes = []
+        for i in events:
+            if i.envelope.event_id in fresh:
+                # Once per id within the batch too: a producer's retry often lands in the same fetch as
+                # the original, and both are "not seen before" by the ledger.
+                fresh.discard(i.envelope.event_id)
+                envelopes.append(i.envelope)
         if not envelopes:
             return
         ids = list(dict.fromkeys(flow_id_of(e) for e in envelopes))

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PACKAGES := contracts libs/runtime libs/cli services/ingest services/validator services/enricher services/flow-state
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo lock dev-up dev-down run schemas asyncapi docs clean
+.PHONY: install test demo lock dev-up dev-down run schemas asyncapi docs clean bench
 
 $(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ asyncapi: install
 
 docs: install
 	$(BIN)/python -m validator.rule_catalog > docs/validation-rules.md
+
+# Throughput and latency of the whole stack (docs/performance.md). SIZES=10k,100k picks the CMDB
+# sizes (default 10k,100k,1m); BENCH_* variables tune the rest (python -m bench --help).
+bench: install
+	$(BIN)/python -m bench $(if $(SIZES),--sizes $(SIZES))
 
 # Re-resolve and hash every third-party dependency (needs network access to PyPI).
 lock:

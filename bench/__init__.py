@@ -1,0 +1,1 @@
+"""Tributary benchmark harness: ``make bench`` / ``python -m bench`` (see docs/performance.md)."""

@@ -51,7 +51,11 @@ class KeyRing:
     @staticmethod
     async def _caught_up(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> bool:
         for tp, offset in end.items():
-            if await consumer.position(tp) < offset:
+            # Also the high watermark of the last fetch: ``end`` (ListOffsets) falls short on tansu when a
+            # partition's last batch holds several records (see tributary_runtime.watermarks), which
+            # would report the ring ready before it knows every key.
+            highwater = consumer.highwater(tp)
+            if highwater is None or await consumer.position(tp) < max(offset, highwater):
                 return False
         return True
 

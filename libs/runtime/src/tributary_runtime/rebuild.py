@@ -97,6 +97,9 @@ class RebuildSpec:
     # it gives up on a message; the rebuild runs it (publishing nothing) for a message it gives up on.
     on_dead_letter: DeadLetterHook | None = None
     settings_factory: Callable[[], ServiceSettings] = ServiceSettings
+    # Messages per fetch and transaction. Small lifecycle events fold by the thousand; a topic of bulk
+    # rows (the enricher's batches, up to megabytes each) keeps it low to bound memory.
+    batch: int = 1000
 
     @property
     def application_name(self) -> str:
@@ -581,7 +584,8 @@ async def _swap_in_transaction(conn: asyncpg.Connection, spec: RebuildSpec, repl
 
 
 async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences: bool = False,
-                  schema: str | None = None, lock_timeout: float = 60.0, batch: int = 1000, max_rounds: int = 50,
+                  schema: str | None = None, lock_timeout: float = 60.0, batch: int | None = None,
+                  max_rounds: int = 50,
                   discard: bool = False, settings: ServiceSettings | None = None) -> dict[str, Any]:
     settings = settings or spec.settings_factory()
     admin = await connect(settings, "tributary-rebuild")
@@ -600,6 +604,7 @@ async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences
     log.info("rebuilding %s into schema %s as group %s%s", spec.service, schema, group,
              " (resuming)" if resumed else "")
     db = await Database.connect(settings.asyncpg_dsn, schema, max_size=2)
+    batch = batch or spec.batch
     replayer = Replayer(spec, settings, db, group, batch)
     report: dict[str, Any] = {"service": spec.service, "schema": schema, "group": group, "resumed": resumed,
                               "carried_tables": carried, "group_label": spec.group_label}
@@ -694,7 +699,8 @@ def main(spec: RebuildSpec, argv: list[str] | None = None) -> None:
     parser.add_argument("--schema", help="rebuild into (or resume) this schema instead of a new one")
     parser.add_argument("--lock-timeout", type=float, default=60.0,
                         help="seconds to wait for the live consumer's open batch when fencing it (default 60)")
-    parser.add_argument("--batch", type=int, default=1000, help="messages per fetch and transaction")
+    parser.add_argument("--batch", type=int, default=None,
+                        help=f"messages per fetch and transaction (default {spec.batch})")
     parser.add_argument("--discard", action="store_true",
                         help="drop the rebuilt schema afterwards unless it was swapped in (a verification only)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")

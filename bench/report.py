@@ -54,8 +54,10 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         add("small import p99 (accepted → completed)", f"{lat['p99_ms']} ms", "≤ 1000 ms", lat["p99_ms"] <= 1000)
     rb = r.get("rebuild")
     if rb:
-        eps = rb.get("events_per_s")
-        add("flow-state rebuild", f"{eps} events/s ({rb.get('events')} events)" if eps else "failed",
+        syn = rb.get("synthetic") or {}
+        eps = syn.get("events_per_s") or rb.get("events_per_s")
+        events = syn.get("events") or rb.get("events")
+        add("flow-state rebuild", f"{eps:,.0f} events/s ({events:,} events)" if eps else "failed",
             "≥ 20,000 events/s", bool(eps and eps >= 20_000))
     return out
 
@@ -103,9 +105,9 @@ def results_markdown(r: dict[str, Any], path: Path | None) -> str:
     lat = r.get("latency")
     if lat and "p50_ms" in lat:
         lines += ["", f"### Small imports ({lat['imports']} × 100 rows, {lat['concurrency']} at a time)", "",
-                  "| p50 | p95 | p99 | max | upload request p50 | first byte → completed p50 / p99 | throughput |",
-                  "|---|---|---|---|---|---|---|",
-                  f"| {lat['p50_ms']} ms | {lat['p95_ms']} ms | {lat['p99_ms']} ms | {lat['max_ms']} ms | "
+                  "| completed | p50 | p95 | p99 | max | upload request p50 | first byte → completed p50 / p99 | throughput |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| {lat['completed']}/{lat['imports']} | {lat['p50_ms']} ms | {lat['p95_ms']} ms | {lat['p99_ms']} ms | {lat['max_ms']} ms | "
                   f"{lat['upload_request_p50_ms']} ms | {lat['first_byte_to_completed_p50_ms']} / "
                   f"{lat['first_byte_to_completed_p99_ms']} ms | {lat['imports_per_s']} imports/s |"]
     b = r.get("baseline")
@@ -118,11 +120,15 @@ def results_markdown(r: dict[str, Any], path: Path | None) -> str:
                   f"| {b['rows']:,} | {b['statements']:,} | {b['seconds']} | {b['rows_per_s']:,} | {_fmt(pipe)} | {speed} |"]
     rb = r.get("rebuild")
     if rb:
-        lines += ["", "### flow-state rebuild (`tributary flow-state rebuild --json --discard`)", "",
-                  "| events | bulk replay seconds | events/s | whole command (s) | verified equal |",
-                  "|---|---|---|---|---|",
-                  f"| {_fmt(rb.get('events'))} | {_fmt(rb.get('bulk_seconds'))} | {_fmt(rb.get('events_per_s'))} | "
-                  f"{_fmt(rb.get('wall_seconds'))} | {rb.get('verified_equal')} |"]
+        syn = rb.get("synthetic") or {}
+        lines += ["", "### flow-state rebuild", "",
+                  "| log | events | replay seconds | events/s | whole command (s) | verified equal |",
+                  "|---|---|---|---|---|---|",
+                  f"| this run's `imports.events.v1` (`tributary flow-state rebuild --json --discard`) | "
+                  f"{_fmt(rb.get('events'))} | {_fmt(rb.get('bulk_seconds'))} | {_fmt(rb.get('events_per_s'))} | "
+                  f"{_fmt(rb.get('wall_seconds'))} | {rb.get('verified_equal')} |",
+                  f"| {syn.get('imports', '?')} synthetic import lifecycles (`python -m flow_state.speed`) | "
+                  f"{_fmt(syn.get('events'))} | {_fmt(syn.get('seconds'))} | {_fmt(syn.get('events_per_s'))} | — | — |"]
     prof = r.get("profile")
     if prof:
         lines += ["", "### Profile of the last run (py-spy, % of each process's samples; database: active seconds)"]

@@ -22,6 +22,8 @@ from tributary_cli import devstack, processes, testing
 from tributary_cli.processes import ServiceProcess
 
 SERVICES = tuple(processes.SERVICES)
+# Stacks created and not yet closed: closed on the way out of an interrupted run (bench.__main__).
+OPEN: list[BenchStack] = []
 
 
 def postgres_server(workdir: Path) -> tuple[str, Path | None]:
@@ -205,6 +207,7 @@ class BenchStack:
         database = f"tributary_bench_{uuid.uuid4().hex[:8]}"
         testing._create_database(server_url, database)
         stack = cls(server_url, database, bootstrap, broker, workdir, pgdata)
+        OPEN.append(stack)
         try:
             processes.migrate(stack.env)
             ports = {n: devstack.free_port() for n in SERVICES}
@@ -236,6 +239,8 @@ class BenchStack:
         return self.procs[service].url
 
     def close(self) -> None:
+        if self in OPEN:
+            OPEN.remove(self)
         if self.sampler:
             self.sampler.stop()
         if self.procs:

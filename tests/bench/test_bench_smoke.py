@@ -38,7 +38,8 @@ def test_datagen_is_seeded_and_streams_distinct_rows(tmp_path: Path) -> None:
 
 
 def test_bench_smoke_10k(tmp_path: Path) -> None:
-    args = argparse.Namespace(sizes="10k", scenarios="cmdb,raw,latency,baseline,rebuild", reps=1, reps_1m=1,
+    args = argparse.Namespace(sizes="10k", scenarios="cmdb,raw,latency,baseline,rebuild", reps=1, reps_100k=1, reps_1m=1,
+                              rebuild_imports=500,
                               app_edges=1_000, small_imports=5, concurrency=5, seed=bench_main.SEED,
                               workdir=str(tmp_path / "bench"))
     results = asyncio.run(bench_main.run_bench(args))
@@ -77,3 +78,4 @@ def test_bench_smoke_10k(tmp_path: Path) -> None:
     names = {t["target"] for t in results["targets"]}
     assert "small import p50 (accepted → completed)" in names and "flow-state rebuild" in names
     assert results["machine"]["cpu_count"] and results["load_after"]
+    assert rebuild["synthetic"]["ok"] and rebuild["synthetic"]["events"] > 500, rebuild["synthetic"]

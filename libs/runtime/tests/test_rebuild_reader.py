@@ -84,13 +84,20 @@ class FakeDb:
         self.stored: dict[tuple[str, int], int] = {}
         self.pending: dict[tuple[str, int], int] = {}
         self.transactions = 0
+        self.open = 0  # transactions in progress: never more than one
 
     @asynccontextmanager
     async def transaction(self):  # type: ignore[no-untyped-def]
+        assert self.open == 0, "a transaction began before the previous one committed"
+        self.open += 1
         self.pending = {}
-        yield FakeConn(self)
-        self.stored |= self.pending  # commit
-        self.transactions += 1
+        try:
+            yield FakeConn(self)
+            await asyncio.sleep(0)  # the commit's round trip: the reader may decode the next batch meanwhile
+            self.stored |= self.pending  # commit
+            self.transactions += 1
+        finally:
+            self.open -= 1
 
 
 def records(topic: str, partition: int, timestamps: list[int], failing: set[int] = frozenset()) -> list[Record]:
@@ -183,3 +190,16 @@ async def test_a_message_that_keeps_failing_is_skipped_with_the_services_dead_le
     assert hooked == [2]
     assert r.stats.skipped_failed == 1 and db.stored == {("a", 0): 4}
     assert r.producer.counts == {}
+
+
+async def test_each_fetch_is_one_transaction_over_its_partitions_one_after_another() -> None:
+    log = {A: records("a", 0, list(range(7))), B: records("b", 0, list(range(5)))}
+    r, calls, db = replayer(log, ordered=False, batch=4)
+    assert await r.run_to({A: 7, B: 5}) == 12
+    # The fake serves up to 4 per partition per fetch: fetches of 4+4, then 3+1; each one transaction,
+    # each partition in offset order within it (the order between partitions does not matter here).
+    per_partition = [{p: [v for v in call if v.startswith(p)] for p in (b"a/", b"b/")} for call in calls]
+    assert per_partition == [{b"a/": [b"a/0/0", b"a/0/1", b"a/0/2", b"a/0/3"], b"b/": [b"b/0/0", b"b/0/1", b"b/0/2",
+                                                                                     b"b/0/3"]},
+                             {b"a/": [b"a/0/4", b"a/0/5", b"a/0/6"], b"b/": [b"b/0/4"]}]
+    assert db.transactions == 2 and db.stored == {("a", 0): 7, ("b", 0): 5}

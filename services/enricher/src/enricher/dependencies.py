@@ -82,6 +82,9 @@ FROM (SELECT import_id, row_number, 0 AS side, source_ref AS ref, source_type AS
 GROUP BY lower(ref)
 """
 
+# Temp tables get no statistics from autovacuum; planned blind, thousands of endpoints look like one.
+_ANALYZE_EDGES = "ANALYZE pg_temp.edges; ANALYZE pg_temp.endpoints"
+
 # The first identifier kind that names exactly one asset resolves an endpoint; several: ambiguous.
 _RESOLVE = """
 WITH kinds AS (
@@ -218,6 +221,7 @@ async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, in
     await reconciliation.start_touched(conn)
     await conn.execute(_FILL_EDGES, a.import_id, a.at)
     await conn.execute(_FILL_ENDPOINTS)
+    await conn.execute(_ANALYZE_EDGES)
     await conn.execute(_RESOLVE, *tenant)
     created_apps = {r["asset_id"] for r in await conn.fetch(_CREATE_APPS, *a.args)}
     await conn.execute(
@@ -251,6 +255,7 @@ async def resolve_parked(conn: asyncpg.Connection, a: Apply) -> int:
         " target_type, port, protocol, claims FROM parked_dependencies"
         " WHERE client_account_id = $1 AND engagement_id = $2 AND import_id <> $3", *tenant, a.import_id)
     await conn.execute(_FILL_ENDPOINTS)
+    await conn.execute(_ANALYZE_EDGES)
     await conn.execute(_RESOLVE, *tenant)
     link = await conn.fetchrow(_LINK, *tenant)
     if not link["linked_rows"]:

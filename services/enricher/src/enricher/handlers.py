@@ -19,7 +19,7 @@ from contracts import (
 from tributary_runtime import flow_control, staging
 from tributary_runtime.consumer import Inbound, Unit
 
-from . import inventory
+from . import inventory, planner_statistics
 from .policy import policy_for
 from .revert import is_reverted, revert_import
 
@@ -67,6 +67,7 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
     # A retried enrichment (PhaseRetryRequested) publishes under ids of its own.
     attempt = await staging.attempt_of(unit.conn, marker.import_id)
     a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system)
+    await planner_statistics.refresh_if_stale(unit.conn, marker.payload.valid_count)
     counts = await inventory.apply_import(unit.conn, a)
     completed = EnrichmentCompleted(category=a.category, rows_applied=marker.payload.valid_count,
                                     started_at=started_at, **counts)

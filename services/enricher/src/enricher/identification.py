@@ -52,7 +52,10 @@ def identifier_columns(cell: callable, source: str) -> str:  # type: ignore[vali
         lower({cell('name')}) AS name"""
 
 
+# Temp tables are never analyzed by autovacuum: without statistics a 20,000-row ``incoming``
+# is planned as a few rows, and the joins below become nested loops.
 _IDENTIFY = """
+ANALYZE pg_temp.incoming;
 DROP TABLE IF EXISTS pg_temp.identified;
 CREATE TEMP TABLE identified ON COMMIT DROP AS
 WITH ids AS (
@@ -73,6 +76,16 @@ WITH ids AS (
     FROM chosen c JOIN m USING (row_number, prio) GROUP BY c.row_number, c.prio, c.kind
 ), strongest AS (
     SELECT DISTINCT ON (row_number) row_number, kind, value FROM ids ORDER BY row_number, prio
+), conflicting AS (
+    -- A stronger identifier of the row that the matched asset holds with another value.
+    SELECT DISTINCT mt.row_number
+    FROM matched mt
+    JOIN ids h ON h.row_number = mt.row_number AND h.prio < mt.prio
+    JOIN asset_identifiers ai
+      ON ai.asset_id = mt.assets[1] AND ai.kind = h.kind
+     AND ai.client_account_id = '{tenant}' AND ai.engagement_id = '{engagement}'
+    WHERE cardinality(mt.assets) = 1
+      AND (h.kind <> 'source_key' OR split_part(ai.value, '|', 1) = split_part(h.value, '|', 1))
 )
 SELECT i.row_number,
        CASE WHEN mt.row_number IS NULL AND s.row_number IS NOT NULL
@@ -81,18 +94,14 @@ SELECT i.row_number,
        CASE WHEN s.row_number IS NULL THEN 'unidentifiable'
             WHEN mt.row_number IS NULL THEN 'new'
             WHEN cardinality(mt.assets) > 1 THEN 'ambiguous'
-            WHEN EXISTS (
-                SELECT 1 FROM ids h JOIN asset_identifiers ai
-                  ON ai.asset_id = mt.assets[1] AND ai.kind = h.kind
-                 AND ai.client_account_id = '{tenant}' AND ai.engagement_id = '{engagement}'
-                WHERE h.row_number = i.row_number AND h.prio < mt.prio
-                  AND (h.kind <> 'source_key' OR split_part(ai.value, '|', 1) = split_part(h.value, '|', 1)))
-                THEN 'conflict'
+            WHEN c.row_number IS NOT NULL THEN 'conflict'
             ELSE 'matched' END AS outcome,
        mt.kind AS matched_on,
        coalesce(mt.assets, '{{}}'::uuid[]) AS assets
-FROM incoming i LEFT JOIN matched mt USING (row_number) LEFT JOIN strongest s USING (row_number);
+FROM incoming i LEFT JOIN matched mt USING (row_number) LEFT JOIN strongest s USING (row_number)
+LEFT JOIN conflicting c USING (row_number);
 CREATE INDEX ON identified (asset_id);
+ANALYZE pg_temp.identified;
 """
 
 

@@ -185,8 +185,8 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     hosts = 10_000
     host_file = datagen.cached(files, f"cmdb-{label(hosts)}-s{args.seed}.csv",
                                lambda p: datagen.write_cmdb(p, hosts, args.seed))
-    app_file = datagen.cached(files, f"apps-{label(args.app_edges)}-s{args.seed}.csv",
-                              lambda p: datagen.write_app_discovery(p, args.app_edges, args.seed + 1, hosts))
+    app_file = datagen.cached(files, f"apps-{label(args.app_edges)}-h{label(hosts)}-s{args.seed}.csv",
+                              lambda p: datagen.write_app_discovery(p, args.app_edges, args.seed + 1, hosts, args.seed))
     small = [datagen.cached(files / "small", f"small-{i:03d}.csv",
                             lambda p, i=i: datagen.write_cmdb(p, 100, args.seed + 100 + i, prefix=f"s{i:03d}-"))
              for i in range(args.small_imports)]
@@ -228,8 +228,14 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 check(results, "apps: edges validated", v.get("record_count") == meta["rows"],
                       f"record_count {v.get('record_count')} valid {v.get('valid_count')} expected {meta['rows']}")
                 linked = meta["to_applications"] + meta["to_hosts"]
-                check(results, "apps: dependencies created", e.get("dependencies_created") == linked,
-                      f"dependencies_created {e.get('dependencies_created')} expected {linked}; enrichment {e}")
+                parked = meta["to_unknown_hosts"] + meta["to_invalid_hosts"]
+                check(results, "apps: dependencies created and parked",
+                      (e.get("dependencies_created"), e.get("parked_edges")) == (linked, parked),
+                      f"created {e.get('dependencies_created')} parked {e.get('parked_edges')}, expected {linked} and "
+                      f"{parked} (edges to unknown hosts {meta['to_unknown_hosts']}, to the CMDB's invalid rows "
+                      f"{meta['to_invalid_hosts']})")
+                check(results, "apps: application assets created", e.get("assets_created") == meta["applications"],
+                      f"assets_created {e.get('assets_created')} expected {meta['applications']}")
             results["apps"] = {"edges": meta["rows"], "expected": meta, **run}
             log(f"app discovery {label(meta['rows'])}: {run['status']} in {run.get('seconds') or run.get('seconds_until_timeout')}s"
                 f" stages {run.get('stages') or run.get('stages_so_far')}")
@@ -361,8 +367,8 @@ async def profile_pass(live: Live, cmdb_files: dict[int, Any], files: Path, time
     cmdb_files = {n: datagen.cached(files, f"cmdb-{label(n)}-s{args.seed}.csv",
                                     lambda p: datagen.write_cmdb(p, n, args.seed))}
     edges = parse_size(os.environ.get("BENCH_PROFILE_APP_EDGES", "2k"))
-    app_path, _ = datagen.cached(files, f"apps-{label(edges)}-s{args.seed}.csv",
-                                 lambda p: datagen.write_app_discovery(p, edges, args.seed + 1, 10_000))
+    app_path, _ = datagen.cached(files, f"apps-{label(edges)}-h10k-s{args.seed}.csv",
+                                 lambda p: datagen.write_app_discovery(p, edges, args.seed + 1, 10_000, args.seed))
     hosts_path, _ = datagen.cached(files, f"cmdb-10k-s{args.seed}.csv", lambda p: datagen.write_cmdb(p, 10_000, args.seed))
     jobs = ([("cmdb", cmdb_files[n][0], "cmdb_export")] if n else [])
     if "apps" in args.scenarios:

@@ -103,8 +103,14 @@ def app_discovery_rows(edges: int, seed: int, hosts: int):
         yield row + [rng.choice(CRITICALITIES), rng.choice(("0.9", "0.75", "85%", "1", "60 %"))]
 
 
-def write_app_discovery(path: Path, edges: int, seed: int, hosts: int) -> dict[str, int]:
-    counts = {"rows": edges, "to_applications": 0, "to_hosts": 0, "to_unknown_hosts": 0}
+def write_app_discovery(path: Path, edges: int, seed: int, hosts: int, cmdb_seed: int | None = None
+                        ) -> dict[str, int]:
+    """``cmdb_seed``: the seed of the CMDB file of ``hosts`` rows imported first; edges to its invalid rows
+    (never enriched, so unknown hosts) are counted apart: the enricher parks them."""
+    invalid = ({i for i, (_, ok) in enumerate(cmdb_rows(hosts, cmdb_seed)) if not ok}
+               if cmdb_seed is not None else set())
+    invalid_names = {host_name(i) for i in invalid}
+    counts = {"rows": edges, "to_applications": 0, "to_hosts": 0, "to_invalid_hosts": 0, "to_unknown_hosts": 0}
     apps: set[str] = set()
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="", buffering=1 << 20) as fh:
@@ -118,6 +124,8 @@ def write_app_discovery(path: Path, edges: int, seed: int, hosts: int) -> dict[s
                 counts["to_applications"] += 1
             elif row[1].startswith("legacy-"):
                 counts["to_unknown_hosts"] += 1
+            elif row[1] in invalid_names:
+                counts["to_invalid_hosts"] += 1
             else:
                 counts["to_hosts"] += 1
     tmp.replace(path)

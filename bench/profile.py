@@ -25,7 +25,13 @@ from typing import Any
 
 import asyncpg
 
-PROJECT_MARKERS = ("/services/", "/libs/", "/contracts/")
+# py-spy names files relative to their import root: the project's packages start with these.
+PROJECT_PACKAGES = ("ingest/", "validator/", "enricher/", "flow_state/", "tributary_runtime/", "tributary_cli/",
+                    "contracts/")
+# Frames under which every sample sits (the process's main): left out of the inclusive list.
+ROOT_FRAMES = ("<module> (", "service_main (", "EventConsumer.run (")
+# A sample whose innermost frame is one of these is the event loop waiting (for the database or the broker).
+IDLE_LEAVES = ("EpollSelector.select", "select (selectors.py", "Condition.wait", "Queue.get")
 
 
 def py_spy_binary() -> str | None:
@@ -84,12 +90,14 @@ def _frame_name(frame: str) -> str:
 
 
 def _is_project(frame: str) -> bool:
-    return any(marker in frame for marker in PROJECT_MARKERS) and "site-packages" not in frame
+    m = _FRAME.match(frame)
+    return bool(m) and m.group("file").startswith(PROJECT_PACKAGES)
 
 
 def summarize(path: Path, top: int = 12) -> dict[str, Any]:
-    """Total samples; hottest functions by self samples; hottest project functions including callees."""
-    total = 0
+    """Samples (all, and busy: not the event loop waiting); hottest functions by self samples; hottest
+    project functions including callees. Percentages are of the busy samples."""
+    total = idle = 0
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     for line in path.read_text(errors="replace").splitlines():
@@ -102,15 +110,20 @@ def summarize(path: Path, top: int = 12) -> dict[str, Any]:
         frames = [f for f in frames if not f.startswith(("process ", "thread "))]
         if not frames:
             continue
+        leaf = _frame_name(frames[-1])
+        if leaf.startswith(IDLE_LEAVES):
+            idle += n
+            continue
         total += n
-        self_counts[_frame_name(frames[-1])] += n
-        for name in {_frame_name(f) for f in frames if _is_project(f)}:
+        self_counts[leaf] += n
+        for name in {_frame_name(f) for f in frames if _is_project(f) and not f.startswith(ROOT_FRAMES)}:
             inclusive[name] += n
 
     def pct(c: Counter[str]) -> list[dict[str, Any]]:
-        return [{"function": k, "samples": v, "pct": round(100 * v / total, 1)} for k, v in c.most_common(top)]
+        return [{"function": k, "samples": v, "pct": round(100 * v / max(total, 1), 1)} for k, v in c.most_common(top)]
 
-    return {"samples": total, "self": pct(self_counts), "inclusive_project": pct(inclusive)}
+    return {"samples": total + idle, "busy_samples": total, "idle_samples": idle, "self": pct(self_counts),
+            "inclusive_project": pct(inclusive)}
 
 
 class PgActivitySampler:

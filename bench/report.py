@@ -139,7 +139,9 @@ def results_markdown(r: dict[str, Any], path: Path | None) -> str:
                 for svc, s in spy.items():
                     top = "; ".join(f"{x['function']} {x['pct']}%" for x in s["inclusive_project"][:5])
                     hot = "; ".join(f"{x['function']} {x['pct']}%" for x in s["self"][:4])
-                    lines.append(f"- {svc} ({s['samples']} samples) — project code: {top}. Self: {hot}.")
+                    busy = s.get("busy_samples", s["samples"])
+                    lines.append(f"- {svc}: {busy} busy samples of {s['samples']} ({p.get('rate_hz', 67)} Hz) — "
+                                 f"project code incl. callees: {top or '—'}. Innermost: {hot or '—'}.")
             else:
                 lines.append(f"- {spy}")
             db = p.get("database") or {}
@@ -164,5 +166,34 @@ def update_doc(doc: Path, r: dict[str, Any], path: Path | None) -> None:
     doc.write_text(text)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.report RESULTS.json [--profiles DIR]``: regenerate docs/performance.md from a
+    results file (re-reading py-spy output from DIR/<kind>/<service>.collapsed when given)."""
+    import argparse
+    import json
+
+    from . import profile
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report")
+    parser.add_argument("results")
+    parser.add_argument("--profiles")
+    parser.add_argument("--docs", default=str(Path(__file__).resolve().parent.parent / "docs" / "performance.md"))
+    args = parser.parse_args(argv)
+    path = Path(args.results)
+    r = json.loads(path.read_text())
+    if args.profiles:
+        for kind, entry in (r.get("profile") or {}).items():
+            d = Path(args.profiles) / kind
+            if d.is_dir():
+                entry["py_spy"] = {f.stem: profile.summarize(f) for f in sorted(d.glob("*.collapsed"))}
+        path.write_text(json.dumps(r, indent=2, default=str) + "\n")
+    r["targets"] = targets(r)
+    update_doc(Path(args.docs), r, path)
+
+
 def summary(r: dict[str, Any]) -> str:
     return "\n".join(f"{t['result']:>5}  {t['target']}: {t['measured']} (goal {t['goal']})" for t in r.get("targets", []))
+
+
+if __name__ == "__main__":
+    main()

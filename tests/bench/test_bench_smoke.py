@@ -38,10 +38,9 @@ def test_datagen_is_seeded_and_streams_distinct_rows(tmp_path: Path) -> None:
 
 
 def test_bench_smoke_10k(tmp_path: Path) -> None:
-    args = argparse.Namespace(sizes="10k", scenarios="cmdb,raw,latency,baseline,rebuild", reps=1, reps_100k=1, reps_1m=1,
-                              rebuild_imports=500,
-                              app_edges=1_000, small_imports=5, concurrency=5, seed=bench_main.SEED,
-                              workdir=str(tmp_path / "bench"))
+    args = argparse.Namespace(sizes="10k", scenarios="cmdb,raw,latency,baseline,rebuild", reps=1, reps_100k=1,
+                              reps_1m=1, rebuild_imports=500, app_edges=1_000, small_imports=5, concurrency=5,
+                              seed=bench_main.SEED, workdir=str(tmp_path / "bench"))
     results = asyncio.run(bench_main.run_bench(args))
 
     failed = [c for c in results["checks"] if not c["ok"]]

@@ -15,17 +15,23 @@ from rich.table import Table
 
 from contracts import Category, Tenant
 
-from . import devstack, processes
+from . import devstack, import_command, processes
+from .assets_commands import assets
 from .client import TributaryClient
+from .connection import stdout_console
+from .errors import CliError, ErrorHandlingGroup, usage
 from .flow_commands import flows
 
+# ErrorHandlingGroup: every command's errors become one sentence and a hint (errors.py).
 app = typer.Typer(help="Tributary: event-sourced imports of migration-assessment data.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=ErrorHandlingGroup)
 dev = typer.Typer(help="The local broker and database (no Docker needed).", no_args_is_help=True)
 app.add_typer(dev, name="dev")
 app.add_typer(flows, name="flows")
+app.add_typer(assets, name="assets")
 # Wide enough for the summary table when output is piped (make, CI logs).
 console = Console(width=None if sys.stdout.isatty() else 160)
+import_command.register(app, stdout_console())
 STATE_DIR = Path(os.environ.get("TRIBUTARY_STATE_DIR", ".tributary"))
 DEMO_TENANT = Tenant(client_account_id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
                      engagement_id=uuid.UUID("00000000-0000-4000-8000-000000000002"))
@@ -37,9 +43,8 @@ def _stack_env() -> dict[str, str]:
         if os.environ.get(key):
             env[key] = os.environ[key]
     if not env.get("DATABASE_URL") or not env.get("KAFKA_BOOTSTRAP_SERVERS"):
-        console.print("[red]No broker or database configured.[/] Run `tributary dev up` first, or set "
-                      "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS.")
-        raise typer.Exit(2)
+        raise usage("No broker or database configured.",
+                    "run `tributary dev up` first, or set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS")
     return env
 
 
@@ -67,8 +72,9 @@ def keys_revoke(key_id: str) -> None:
     done = subprocess.run([sys.executable, "-m", "ingest", "keys", "revoke", key_id],
                           env=os.environ | _stack_env(), capture_output=True, text=True)
     if done.returncode != 0:
-        console.print(f"[red]{done.stderr.strip() or 'revoking failed'}[/]")
-        raise typer.Exit(1)
+        said = done.stderr.strip().splitlines()
+        raise CliError(f"Revoking key {key_id} failed: {said[-1] if said else 'no reason given'}",
+                       "`tributary keys create` shows key ids when it makes a key")
     console.print(f"key {key_id} revoked")
 
 

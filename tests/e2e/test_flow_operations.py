@@ -439,7 +439,7 @@ def test_cli_pause_resume_retry(client: TributaryClient, upstream: Callable[...,
     result = cli("retry", flow_id)
     assert result.exit_code == 1 and "not failed" in result.stderr
     result = cli("resume", "not-a-flow")
-    assert result.exit_code == 1 and "is not a flow id" in result.stderr
+    assert result.exit_code == 2 and "is not a flow id" in result.stderr  # a usage error
     result = cli("resume", flow_id, "--wait")
     assert result.exit_code == 0 and "it is now running" in result.stdout, result.output
 
@@ -457,7 +457,8 @@ def test_cli_pause_resume_retry(client: TributaryClient, upstream: Callable[...,
     keyed = {"TRIBUTARY_CLIENT_ACCOUNT_ID": "", "TRIBUTARY_ENGAGEMENT_ID": ""}
     result = cli("pause", flow_id, tenant_env=keyed | {"TRIBUTARY_API_KEY": other})
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"Flow {flow_id} not found for this API key's tenant."
+    assert result.stderr.splitlines() == [f"Flow {flow_id} not found for this API key's tenant.",
+                                          "hint: `tributary flows list` shows the flows of this tenant"]
     result = cli("show", flow_id, tenant_env=keyed | {"TRIBUTARY_API_KEY": own})
     assert result.exit_code == 0 and "status running/running" in result.stdout, result.output
     result = cli("pause", flow_id, tenant_env={"TRIBUTARY_API_KEY": "trb_nope_" + "x" * 43})
@@ -471,7 +472,7 @@ def test_cli_pause_resume_retry(client: TributaryClient, upstream: Callable[...,
     result = cli("retry", flow_id, "--phase", "enrichment")
     assert result.exit_code == 1 and "failed in validation" in result.stderr
     result = cli("retry", flow_id, "--phase", "bogus")
-    assert result.exit_code == 1 and "Unknown phase 'bogus'" in result.stderr
+    assert result.exit_code == 2 and "Unknown phase 'bogus'" in result.stderr
     assert client.put_policy("cmdb_export", max_error_rate=0.5).status_code == 200
     result = cli("retry", flow_id, "--wait")
     assert result.exit_code == 0 and "Retry of the failed phase requested" in result.stdout, result.output

@@ -120,8 +120,12 @@ async def timed_cmdb(stack: BenchStack, watcher: StatusWatcher, path: Path, meta
         if run["status"] != "timeout":
             run["rows_per_s"] = round(meta["rows"] / run["seconds"], 1)
             cmdb_checks(results, f"cmdb {name} rep {rep + 1}", run, meta)
-        log(f"cmdb {name} rep {rep + 1}: {run.get('status')} in {run.get('seconds')}s "
-            f"({run.get('rows_per_s')} rows/s) stages {run.get('stages')}")
+        if run["status"] == "timeout":
+            log(f"cmdb {name} rep {rep + 1}: timeout after {run['seconds_until_timeout']}s, stages so far "
+                f"{run.get('stages_so_far')}")
+        else:
+            log(f"cmdb {name} rep {rep + 1}: {run['status']} in {run['seconds']}s ({run.get('rows_per_s')} rows/s)"
+                f" stages {run.get('stages')}")
         runs.append(run)
         rss.append(run["peak_rss_bytes"])
         if run["status"] == "timeout":

@@ -34,9 +34,14 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         add("1M-row CMDB end to end", f"{s} s" if s else "did not complete", "≤ 60 s", bool(s and s <= 60))
         rss = big.get("peak_rss_bytes", {})
         worst = max(((k, v) for k, v in rss.items() if "tansu" not in k), key=lambda kv: kv[1], default=None)
-        if worst:
+        finished = all(run.get("status") != "timeout" for run in big.get("runs", []))
+        if worst and finished:
             add("peak RSS of any service, 1M-row import", f"{worst[0]} {worst[1] / MB:.0f} MB", "≤ 500 MB",
                 worst[1] <= RSS_LIMIT)
+        elif worst:
+            add("peak RSS of any service, 1M-row import",
+                f"{worst[0]} {worst[1] / MB:.0f} MB until the timeout (the import did not finish)", "≤ 500 MB",
+                None if worst[1] <= RSS_LIMIT else False)
     else:
         add("1M-row CMDB end to end", "not run", "≤ 60 s", None)
     for name, entry in sorted(r.get("cmdb", {}).items(), key=lambda kv: kv[1]["rows"]):

@@ -143,6 +143,12 @@ def _has_request(exc: httpx.TransportError) -> bool:
     return True
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (some carry a log tail after it)."""
+    lines = str(exc).strip().splitlines()
+    return _sentence(lines[0]) if lines else "no message."
+
+
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -165,7 +171,7 @@ class ErrorHandlingGroup(TyperGroup):
             if error is None:
                 if os.environ.get("TRIBUTARY_DEBUG"):
                     raise
-                error = CliError(f"Unexpected error: {type(exc).__name__}: {_sentence(str(exc) or 'no message')}",
+                error = CliError(f"Unexpected error: {type(exc).__name__}: {first_line(exc)}",
                                  "run again with TRIBUTARY_DEBUG=1 to see the traceback")
             report(error)
             sys.stdout.flush()

@@ -19,7 +19,7 @@ from . import devstack, import_command, processes
 from .assets_commands import assets
 from .client import TributaryClient
 from .connection import stdout_console
-from .errors import CliError, ErrorHandlingGroup, usage
+from .errors import CliError, ErrorHandlingGroup, first_line, usage
 from .flow_commands import flows
 
 # ErrorHandlingGroup: every command's errors become one sentence and a hint (errors.py).
@@ -81,7 +81,14 @@ def keys_revoke(key_id: str) -> None:
 @dev.command("up")
 def dev_up() -> None:
     """Start the embedded broker and PostgreSQL unless KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are set."""
-    state = devstack.up(STATE_DIR)
+    try:
+        state = devstack.up(STATE_DIR)
+    except (RuntimeError, TimeoutError) as exc:
+        if os.environ.get("TRIBUTARY_DEBUG"):
+            raise
+        raise CliError(f"Could not start the local broker or database: {first_line(exc)}",
+                       "run again with TRIBUTARY_DEBUG=1 for the full output; `tributary dev down` stops what "
+                       "did start") from None
     console.print(f"broker   {state.kafka_bootstrap_servers}" + (" (started)" if state.started_broker else ""))
     console.print(f"database {state.database_url}" + (" (started)" if state.started_postgres else ""))
     console.print(f"environment written to {STATE_DIR / 'dev.env'}")

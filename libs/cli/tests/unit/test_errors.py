@@ -160,3 +160,16 @@ def test_an_unexpected_error_is_one_line_unless_debugging(cli: CliRunner, monkey
 
 def test_cli_error_is_raised_with_its_exit_status() -> None:
     assert errors.usage("bad").exit_code == 2 and CliError("failed").exit_code == 1
+
+
+def test_an_error_carrying_a_log_tail_is_shown_by_its_first_line(cli: CliRunner,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    def fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("tansu did not become ready on 127.0.0.1:9092: refused\n--- tansu.log ---\npanic: …")
+
+    monkeypatch.setattr("tributary_cli.main.devstack.up", fails)
+    code, lines, _ = run(cli, "dev", "up")
+    assert (code, lines) == (1, ["Could not start the local broker or database: tansu did not become ready on "
+                                 "127.0.0.1:9092: refused.",
+                                 "hint: run again with TRIBUTARY_DEBUG=1 for the full output; `tributary dev down` "
+                                 "stops what did start"])

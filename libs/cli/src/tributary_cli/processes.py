@@ -95,8 +95,11 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def start_all(env: dict[str, str], log_dir: Path, ports: dict[str, int] | None = None) -> dict[str, ServiceProcess]:
-    procs = {name: ServiceProcess(name, (ports or {}).get(name, port), env, log_dir)
-             for name, (_, port) in SERVICES.items()}
+    ports = {name: (ports or {}).get(name, port) for name, (_, port) in SERVICES.items()}
+    # flow-state's dashboard forwards uploads and findings requests to ingest and the validator.
+    env = env | {"TRIBUTARY_INGEST_URL": f"http://127.0.0.1:{ports['ingest']}",
+                 "TRIBUTARY_VALIDATOR_URL": f"http://127.0.0.1:{ports['validator']}"}
+    procs = {name: ServiceProcess(name, port, env, log_dir) for name, port in ports.items()}
     for p in procs.values():
         p.start()
     try:

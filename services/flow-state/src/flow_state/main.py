@@ -5,7 +5,7 @@ from __future__ import annotations
 from contracts import Phase, topics
 from tributary_runtime.service import ConsumerSpec, run_service
 
-from . import SCHEMA
+from . import SCHEMA, dashboard
 from .api import flows, operations
 from .handlers import EVENT_TYPES, FlowProjector
 from .settings import FlowStateSettings
@@ -17,4 +17,4 @@ async def serve(settings: FlowStateSettings) -> None:
     consumer = ConsumerSpec(group_id=GROUP, topics=(topics.EVENTS,), handler=FlowProjector(),
                             event_types=EVENT_TYPES, failure_phase=Phase.COMPLETE)
     await run_service(settings, name="flow_state", schema=SCHEMA, consumer=consumer,
-                      routers=(flows.router, operations.router))
+                      routers=(flows.router, operations.router, dashboard.router))

@@ -67,7 +67,8 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
     # A retried enrichment (PhaseRetryRequested) publishes under ids of its own.
     attempt = await staging.attempt_of(unit.conn, marker.import_id)
     a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system)
-    await planner_statistics.refresh_if_stale(unit.conn, marker.payload.valid_count)
+    await planner_statistics.refresh_if_stale(unit.conn, marker.payload.valid_count,
+                                              dependencies=a.category is Category.APP_DISCOVERY)
     counts = await inventory.apply_import(unit.conn, a)
     completed = EnrichmentCompleted(category=a.category, rows_applied=marker.payload.valid_count,
                                     started_at=started_at, **counts)

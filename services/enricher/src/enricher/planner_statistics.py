@@ -16,23 +16,39 @@ import asyncpg
 # Rows below which an import is applied without looking at the statistics.
 MIN_ROWS = 1000
 
-TABLES = ("asset_claims", "asset_dependencies", "asset_identifiers", "assets", "dependency_claims",
-          "parked_dependencies")
+# The columns that joins and filters use, per table. The JSON columns are left out: sampling and
+# detoasting them is most of an ANALYZE's time, and no plan depends on their statistics.
+COLUMNS = {
+    "asset_claims": ("asset_id", "import_id", "category", "source"),
+    "asset_dependencies": ("dependency_id", "client_account_id", "engagement_id", "source_asset_id",
+                           "target_asset_id"),
+    "asset_identifiers": ("client_account_id", "engagement_id", "kind", "value", "asset_id"),
+    "assets": ("asset_id", "client_account_id", "engagement_id", "asset_type", "created_by_import"),
+    "dependency_claims": ("dependency_id", "import_id"),
+    "parked_dependencies": ("import_id", "row_number", "client_account_id", "engagement_id"),
+}
+ASSET_TABLES = ("asset_claims", "asset_identifiers", "assets", "parked_dependencies")
+DEPENDENCY_TABLES = ("asset_dependencies", "dependency_claims")
 
+# Stale as autovacuum's default rule judges it (a tenth of the table changed), from 500 rows up.
 # Always in name order: two enrichers analyzing at once then lock the tables in the same order.
 _STALE = """
 SELECT relname FROM pg_stat_user_tables
 WHERE schemaname = current_schema() AND relname = ANY($1::text[])
-  AND n_mod_since_analyze > 100 + 0.1 * greatest(n_live_tup - n_mod_since_analyze, 0)
+  AND n_mod_since_analyze > 500 + 0.1 * greatest(n_live_tup - n_mod_since_analyze, 0)
 ORDER BY relname
 """
 
 
-async def refresh_if_stale(conn: asyncpg.Connection, rows: int) -> list[str]:
-    """Analyze the stale inventory tables when ``rows`` is large; returns the tables analyzed."""
+async def refresh_if_stale(conn: asyncpg.Connection, rows: int, *, dependencies: bool) -> list[str]:
+    """Analyze the stale tables an import of ``rows`` rows will read; returns the tables analyzed.
+
+    ``dependencies``: the import touches dependencies (application discovery), not only assets.
+    """
     if rows < MIN_ROWS:
         return []
-    stale = [r["relname"] for r in await conn.fetch(_STALE, list(TABLES))]
+    tables = ASSET_TABLES + (DEPENDENCY_TABLES if dependencies else ())
+    stale = [r["relname"] for r in await conn.fetch(_STALE, list(tables))]
     if stale:
-        await conn.execute("ANALYZE " + ", ".join(stale))
+        await conn.execute("ANALYZE " + ", ".join(f"{t} ({', '.join(COLUMNS[t])})" for t in stale))
     return stale

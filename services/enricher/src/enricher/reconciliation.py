@@ -94,9 +94,12 @@ FROM diff d WHERE t.asset_id = d.asset_id AND (d.changed OR t.provenance IS DIST
 RETURNING t.asset_id, d.changed
 """
 
+# Only the difference is written: an import that changes no identifier (measurements,
+# classifications, a re-import) must not delete and re-insert every identifier of its assets,
+# which costs index churn and dead rows in the table every identification reads.
 _REFRESH_IDENTIFIERS = """
-DELETE FROM asset_identifiers WHERE asset_id IN (SELECT asset_id FROM touched);
-INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
+DROP TABLE IF EXISTS pg_temp.wanted_identifiers;
+CREATE TEMP TABLE wanted_identifiers ON COMMIT DROP AS
 SELECT DISTINCT a.client_account_id, a.engagement_id, k.kind, k.value, a.asset_id
 FROM assets a JOIN touched USING (asset_id)
 CROSS JOIN LATERAL (VALUES
@@ -111,6 +114,18 @@ SELECT a.client_account_id, a.engagement_id, 'source_key',
        lower(coalesce(cl.claims->>'source', cl.source)) || '|' || lower(cl.claims->>'external_id'), a.asset_id
 FROM assets a JOIN touched USING (asset_id) JOIN asset_claims cl USING (asset_id)
 WHERE cl.claims->>'external_id' IS NOT NULL;
+ANALYZE pg_temp.wanted_identifiers;
+DELETE FROM asset_identifiers ai USING touched t
+WHERE ai.asset_id = t.asset_id
+  AND NOT EXISTS (SELECT 1 FROM wanted_identifiers w
+                  WHERE w.asset_id = ai.asset_id AND w.kind = ai.kind AND w.value = ai.value
+                    AND w.client_account_id = ai.client_account_id AND w.engagement_id = ai.engagement_id);
+INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
+SELECT w.client_account_id, w.engagement_id, w.kind, w.value, w.asset_id FROM wanted_identifiers w
+WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers ai
+                  WHERE ai.client_account_id = w.client_account_id AND ai.engagement_id = w.engagement_id
+                    AND ai.kind = w.kind AND ai.value = w.value AND ai.asset_id = w.asset_id)
+ON CONFLICT DO NOTHING;
 """
 
 

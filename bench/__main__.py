@@ -142,8 +142,7 @@ async def timed_cmdb(stack: BenchStack, watcher: StatusWatcher, path: Path, meta
                            "rows_per_s_median": median_of(runs, "rows_per_s"),
                            "peak_rss_bytes": {k: max(r.get(k, 0) for r in rss) for k in rss[0]} if rss else {}}
     out["stages_median"] = {k: median_of([r["stages"] for r in runs if "stages" in r], k)
-                            for k in ("upload_receive", "upload_parse_publish", "upload", "validation", "enrichment",
-                                      "projection")}
+                            for k in ("upload", "validation", "enrichment", "projection")}
     if raws:
         out["raw"] = {"runs": raws,
                       "broker_round_trip_seconds_median": median_of([r["broker"] for r in raws], "round_trip_seconds"),

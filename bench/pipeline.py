@@ -59,15 +59,12 @@ def stages(flow: dict[str, Any], t0: float, done: float) -> dict[str, float | No
         when = _ts(entry.get("occurred_at"))
         if when is not None:
             at.setdefault(entry["event_type"], when)
-    upload_state = (flow.get("child", {}).get("phase_state") or {}).get("upload", {})
-    started = _ts(upload_state.get("started_at"))
     up, val, enr = at.get("ImportUploaded"), at.get("ValidationCompleted"), at.get("EnrichmentCompleted")
 
     def diff(a: float | None, b: float | None) -> float | None:
         return round(b - a, 3) if a is not None and b is not None else None
 
-    return {"upload_receive": diff(t0, started), "upload_parse_publish": diff(started, up),
-            "upload": diff(t0, up), "validation": diff(up, val), "enrichment": diff(val, enr),
+    return {"upload": diff(t0, up), "validation": diff(up, val), "enrichment": diff(val, enr),
             "projection": diff(enr, done)}
 
 

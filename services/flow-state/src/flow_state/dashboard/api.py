@@ -205,7 +205,7 @@ async def dashboard_stream(request: Request, ctx: ContextDep, db: DbDep) -> Stre
     async def events() -> AsyncIterator[str]:
         try:
             yield _event("snapshot", {"items": await snapshot(db, hub, ctx.tenant)})
-            while True:
+            while not hub.closed:
                 if sub.stale:
                     # This stream fell behind and statuses were dropped: start it over from the tables.
                     sub.stale = False

@@ -75,7 +75,9 @@ class StatusHub:
         """End every stream (a None in each queue) and refuse new ones: the process is stopping."""
         self.closed = True
         for sub in self.subscribers:
-            self._offer(sub, None)
+            while sub.queue.full():  # the stream ends anyway: what it has not sent yet can go
+                sub.queue.get_nowait()
+            sub.queue.put_nowait(None)
 
     def dispatch(self, tenant: TenantKey, status: dict[str, Any]) -> None:
         flow_id = uuid.UUID(status["flow_id"])

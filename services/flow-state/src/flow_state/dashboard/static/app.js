@@ -63,6 +63,9 @@ $('key-form').addEventListener('submit', async (event) => {
   begin(who);
 });
 
+// Without a key the page can show nothing: Escape does not dismiss the prompt.
+$('key-dialog').addEventListener('cancel', (event) => event.preventDefault());
+
 $('forget-key').addEventListener('click', () => {
   clearKey();
   store.replace([]);
@@ -106,7 +109,9 @@ function tile(category) {
   const result = h('p', { class: 'result', role: 'status', 'aria-live': 'polite', dataset: { result: category } });
   const input = h('input', { type: 'file', id, accept: ACCEPT, class: 'visually-hidden' });
   const drop = h('div', { class: 'drop', dataset: { drop: category } },
-    h('p', {}, 'Drop a file here or'), input, h('label', { for: id, class: 'button' }, 'Choose a file'));
+    h('p', {}, 'Drop a file here or'), input,
+    h('label', { for: id, class: 'button' }, 'Choose a file',
+      h('span', { class: 'visually-hidden' }, ` for ${label(category)}`)));
   input.addEventListener('change', async () => {
     for (const file of input.files) await upload(category, file, result);
     input.value = '';

@@ -262,3 +262,15 @@ def test_a_rejected_upload_shows_the_server_s_code_message_row_and_column(csv_fi
     assert raised.value.lines() == [
         "The upload was rejected (duplicate_column, column IP): The header contains the column 'IP' more than once "
         "(also as 'ip').", "hint: fix the file and upload it again; nothing was imported"]
+
+
+def test_on_a_terminal_the_phases_are_bars_not_lines(csv_file: Path) -> None:
+    client = FakeClient([httpx.Response(200, json=flow(upload=UPLOADED, validation=VALIDATING)),
+                         httpx.Response(200, json=DONE)], RECEIPT, {"items": [], "total": 0})
+    out = Console(file=io.StringIO(), force_terminal=True, width=200)
+    import_command.run_import(Connection(client), out, csv_file, "cmdb_export", validate_only=False,
+                              source_system=None, idempotency_key=None, wait=True, as_json=False, timeout=60.0)
+    text = out.file.getvalue()  # type: ignore[attr-defined]
+    assert "validation: started" not in text  # no log lines: the bars show it
+    assert "12/12" in text and "9/9" in text  # each phase's bar, full at the end
+    assert "Summary" in text

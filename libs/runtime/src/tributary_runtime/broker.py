@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from contracts import topics
+from contracts.envelope import HEADER_EVENT_TYPE, header_value
 
+from . import metrics
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -18,10 +21,30 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 
+class CountingProducer(AIOKafkaProducer):
+    """A producer that counts what the broker acknowledged (tributary_events_produced_total).
+
+    Every publish of a service goes through ``send`` (``send_and_wait`` too), so one
+    callback per message here counts them all; a message is a batch of rows, not a row.
+    """
+
+    async def send(self, topic: str, value: Any = None, key: Any = None, partition: Any = None,
+                   timestamp_ms: Any = None, headers: Any = None) -> asyncio.Future[Any]:
+        future = await super().send(topic, value, key, partition, timestamp_ms, headers)
+        event_type = header_value(headers, HEADER_EVENT_TYPE) or "unknown"
+        future.add_done_callback(lambda f: _count_acknowledged(f, topic, event_type))
+        return future
+
+
+def _count_acknowledged(future: asyncio.Future[Any], topic: str, event_type: str) -> None:
+    if not future.cancelled() and future.exception() is None:
+        metrics.EVENTS_PRODUCED.inc(1, topic, event_type)
+
+
 def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
     # acks=all without idempotence: brokers without InitProducerId (tansu) work, and
     # duplicates are recognised by deterministic event ids instead.
-    return AIOKafkaProducer(
+    return CountingProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=client_id,
         acks="all",

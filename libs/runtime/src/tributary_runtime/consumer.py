@@ -10,6 +10,15 @@ the replay's duplicates are recognised downstream.
 A batch whose handler fails is retried message by message; a message that keeps
 failing (or cannot be decoded) goes to ``<topic>.dlq`` and the partition moves on.
 Connection-level errors are transient: retried with backoff, never dead-lettered.
+
+On stop (SIGTERM) the loop fetches no more; the batch in hand gets ``shutdown_grace_s`` to
+commit, after which it is cancelled: its transaction rolls back and the batch is redone by
+whoever next owns the partition, exactly as after a crash.
+
+Observability (docs/observability.md): what a batch consumed, dead-lettered and counted as
+rows reaches the metrics only after its transaction commits, so the counters match the
+stored offsets; the log context names the batch's import; what a unit publishes carries a
+``traceparent`` continuing the trace of the event it handled.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +37,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotRead
 from contracts import REGISTRY, Envelope, UndecodableEvent, decode
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
 
-from . import offsets, sequencing
+from . import logs, metrics, offsets, sequencing, tracing
 from .broker import make_consumer
 from .db import CONNECTION_LOST, Database
 from .dlq import dead_letter
@@ -74,11 +83,36 @@ class Unit:
     _sends: list[Any] = field(default_factory=list)
     # Imports whose dead-letter sequence was released in this transaction (see sequencing).
     released: set[Any] = field(default_factory=set)
+    # Trace context of the consumed events per import: the parent of what this unit publishes for it.
+    traces: dict[Any, tracing.TraceContext] = field(default_factory=dict)
+    # Published event types whose payload counts the stage's rows: {event_type: (payload field, stage)}.
+    rows_from: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # What this unit adds to the metrics once it commits (never before: a rollback counts nothing).
+    rows: dict[str, int] = field(default_factory=dict)
+    dead_lettered: list[tuple[str, str]] = field(default_factory=list)
+    _spans: dict[Any, tracing.TraceContext] = field(default_factory=dict)
+
+    def span_for(self, import_id: Any) -> tracing.TraceContext:
+        """This stage's span for an import: one per unit, child of the consumed event's span."""
+        span = self._spans.get(import_id)
+        if span is None:
+            parent = self.traces.get(import_id)
+            span = parent.child() if parent is not None else tracing.for_import(import_id)
+            self._spans[import_id] = span
+        return span
+
+    def bind(self, envelope: Envelope[Any]) -> None:
+        """Attribute the log lines that follow to ``envelope``'s import (until the batch ends)."""
+        logs.set_context(logs.context_of(envelope, self.span_for(envelope.import_id).trace_id))
 
     async def publish(self, topic: str, envelope: Envelope[Any], key: bytes | None = None) -> None:
+        headers = tracing.with_header(envelope.headers(), self.span_for(envelope.import_id))
         self._sends.append(await self.producer.send(
-            topic, key=key if key is not None else envelope.key, value=envelope.encode(),
-            headers=envelope.headers()))
+            topic, key=key if key is not None else envelope.key, value=envelope.encode(), headers=headers))
+        counted = self.rows_from.get(envelope.event_type)
+        if counted is not None:
+            field_name, stage = counted
+            self.rows[stage] = self.rows.get(stage, 0) + int(getattr(envelope.payload, field_name))
 
     async def publish_raw(self, topic: str, key: bytes | None, value: bytes | None,
                           headers: list[tuple[str, bytes]]) -> None:
@@ -99,7 +133,8 @@ class _SeekToStored(ConsumerRebalanceListener):
         self.owner = owner
 
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
-        return None
+        for tp in revoked:
+            self.owner._committed.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         await self.owner._seek_to_stored(assigned)
@@ -119,6 +154,7 @@ class EventConsumer:
         on_dead_letter: DeadLetterHook | None = None,
         client_id: str | None = None,
         sequenced: bool = False,
+        rows_from: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -137,6 +173,37 @@ class EventConsumer:
         self._last_hint = 0.0
         # True from the first poll until run() returns, for whatever reason; /ready reports it.
         self.running = False
+        # Published event types that count rows (see Unit.rows_from).
+        self.rows_from = dict(rows_from or {})
+        # The stored offset of each assigned partition as last committed or loaded: with the fetch
+        # high watermark, the consumer lag, computed at scrape time without asking anyone.
+        self._committed: dict[TopicPartition, int] = {}
+
+    def _lag(self) -> list[tuple[metrics.LabelValues, float]]:
+        consumer = self.consumer
+        if consumer is None or not self.running:
+            return []
+        rows: list[tuple[metrics.LabelValues, float]] = []
+        for tp in consumer.assignment():
+            high, done = consumer.highwater(tp), self._committed.get(tp)
+            if high is not None and done is not None:
+                rows.append(((self.group_id, tp.topic, str(tp.partition)), max(0, high - done)))
+        return rows
+
+    def _unit(self, conn: asyncpg.Connection) -> Unit:
+        return Unit(conn, self.producer, self.group_id, rows_from=self.rows_from)
+
+    def _committed_unit(self, tp: TopicPartition, next_offset: int, unit: Unit,
+                        consumed: dict[tuple[str, str], int], started: float) -> None:
+        """Count what a committed transaction did; called after the commit only."""
+        self._committed[tp] = next_offset
+        for (topic, event_type), n in consumed.items():
+            metrics.EVENTS_CONSUMED.inc(n, self.group_id, topic, event_type)
+        for stage, n in unit.rows.items():
+            metrics.ROWS_PROCESSED.inc(n, stage)
+        for topic, code in unit.dead_lettered:
+            metrics.DEAD_LETTERS.inc(1, self.group_id, topic, code)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started, self.group_id)
 
     async def _load_stored(self, assigned: Collection[TopicPartition]) -> dict[tuple[str, int], int]:
         delay = self.settings.handler_retry_backoff_s
@@ -161,12 +228,22 @@ class EventConsumer:
     async def _seek_to_stored(self, assigned: Collection[TopicPartition]) -> None:
         assert self.consumer is not None
         stored = await self._load_stored(assigned)
+        unstored = []
         for tp in assigned:
             off = stored.get((tp.topic, tp.partition))
             if off is None:
                 await self.consumer.seek_to_beginning(tp)
+                unstored.append(tp)
             else:
                 self.consumer.seek(tp, off)
+                self._committed[tp] = off
+        if unstored:
+            # Never consumed by this group: it starts at the log start, which is what the lag counts from.
+            try:
+                for tp, off in (await self.consumer.beginning_offsets(unstored)).items():
+                    self._committed.setdefault(tp, off)
+            except Exception as exc:  # only the lag gauge needs it; it shows up with the first batch
+                log.debug("beginning offsets unknown: %r", exc)
         log.info("assigned %s", sorted((tp.topic, tp.partition) for tp in assigned))
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -174,22 +251,62 @@ class EventConsumer:
         self.consumer.subscribe(list(self.topics), listener=_SeekToStored(self))
         await self.consumer.start()
         self.running = True
+        metrics.CONSUMER_LAG.add_source(self._lag)
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_poll_records)
                 for tp, messages in batches.items():
                     if stop.is_set():
-                        break
-                    await self._process(tp, messages, stop)
+                        break  # not started: the next owner of the partition fetches it again
+                    await self._process_or_abandon(tp, messages, stop)
                 await self._hint_commit()
         finally:
             self.running = False
-            await self.consumer.stop()
+            await self._close()
 
-    async def _hint_commit(self) -> None:
+    async def _process_or_abandon(self, tp: TopicPartition, messages: list[Any], stop: asyncio.Event) -> None:
+        """Process a batch; if stopped meanwhile, let it commit within the grace period or roll it back."""
+        work = asyncio.ensure_future(self._process(tp, messages, stop))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait((work, stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                await asyncio.wait((work,), timeout=self.settings.shutdown_grace_s)
+            if not work.done():
+                # A phase (a whole import validated or applied in one transaction) can take minutes.
+                # Cancelling it rolls the transaction back and stores no offset: the batch is redone
+                # after the restart, its re-published events recognised by their deterministic ids.
+                log.warning("stopping: abandoning the batch in hand on %s@%d-%d (rolled back, redone after "
+                            "restart)", tp, messages[0].offset, messages[-1].offset)
+                work.cancel()
+                await asyncio.wait((work,), timeout=self.ABANDON_TIMEOUT_S)
+                return
+            work.result()  # a failure of the loop itself stays fatal
+        finally:
+            stopped.cancel()
+
+    # Rolling back a cancelled batch sends the server a cancel request and ROLLBACK; bounded so a
+    # dead database cannot hold the exit (closing the pool then terminates the connection).
+    ABANDON_TIMEOUT_S = 1.5
+    # Leaving the group is a courtesy that speeds up the next rebalance; never worth a hang.
+    CLOSE_TIMEOUT_S = 1.5
+
+    async def _close(self) -> None:
+        assert self.consumer is not None
+        metrics.CONSUMER_LAG.remove_source(self._lag)
+        try:
+            await asyncio.wait_for(self._hint_commit(force=True), timeout=0.5)
+        except (asyncio.TimeoutError, Exception) as exc:
+            log.debug("final offset hint failed: %r", exc)
+        try:
+            await asyncio.wait_for(self.consumer.stop(), timeout=self.CLOSE_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("the Kafka consumer did not close within %.1fs; leaving it", self.CLOSE_TIMEOUT_S)
+
+    async def _hint_commit(self, *, force: bool = False) -> None:
         # Kafka-side offsets are for lag tooling only; the database holds the truth.
         now = time.monotonic()
-        if now - self._last_hint < 5:
+        if now - self._last_hint < 5 and not force:
             return
         self._last_hint = now
         try:
@@ -240,14 +357,17 @@ class EventConsumer:
         delay = self.settings.handler_retry_backoff_s
         while True:
             try:
+                started = time.perf_counter()
                 async with self.db.transaction() as conn:
                     stored = await offsets.claim(conn, self.group_id, tp.topic, tp.partition)
                     if stored is not None and message.offset < stored:
                         return
-                    unit = Unit(conn, self.producer, self.group_id)
+                    unit = self._unit(conn)
                     await self._send_dead_letter(unit, message, code, reason)
                     await offsets.store(conn, self.group_id, tp.topic, tp.partition, message.offset + 1)
                     await unit.flush()
+                event_type = header_value(message.headers, HEADER_EVENT_TYPE) or "unknown"
+                self._committed_unit(tp, message.offset + 1, unit, {(message.topic, event_type): 1}, started)
                 return
             except TRANSIENT as exc:
                 log.warning("transient error dead-lettering %s@%d: %r", tp, message.offset, exc)
@@ -257,6 +377,7 @@ class EventConsumer:
     async def _send_dead_letter(self, unit: Unit, message: Any, code: str, reason: str) -> None:
         await unit.publish_raw(*dead_letter(message, code=code, reason=reason, consumer_group=self.group_id))
         self.dead_letters += 1
+        unit.dead_lettered.append((message.topic, code))
         if self.on_dead_letter is None and not self.sequenced:
             return
         try:
@@ -273,17 +394,23 @@ class EventConsumer:
                                     reason=f"{code}: {reason}")
 
     async def _apply(self, tp: TopicPartition, messages: list[Any]) -> None:
+        started = time.perf_counter()
+        consumed: dict[tuple[str, str], int] = {}
         async with self.db.transaction() as conn:
             stored = await offsets.claim(conn, self.group_id, tp.topic, tp.partition)
             fresh = [m for m in messages if stored is None or m.offset >= stored]
             if not fresh:
+                if stored is not None:
+                    self._committed[tp] = stored
                 return
-            unit = Unit(conn, self.producer, self.group_id)
+            unit = self._unit(conn)
             pending: list[Inbound] = []
             for message in fresh:
                 event_type = header_value(message.headers, HEADER_EVENT_TYPE)
                 if self.event_types is not None and event_type in REGISTRY and event_type not in self.event_types:
                     continue  # someone else's event on a shared topic
+                key = (message.topic, event_type or "unknown")
+                consumed[key] = consumed.get(key, 0) + 1
                 try:
                     envelope = decode(message.value, message.headers)
                 except UndecodableEvent as exc:
@@ -294,14 +421,31 @@ class EventConsumer:
                     await self._send_dead_letter(unit, message, exc.code, str(exc))
                     continue
                 if self.event_types is not None and envelope.event_type not in self.event_types:
+                    consumed[key] -= 1
                     continue
+                # The latest context of an import in the batch is the parent of what the unit publishes for it.
+                trace = tracing.from_headers(message.headers)
+                if trace is not None:
+                    unit.traces[envelope.import_id] = trace
                 pending.append(Inbound(message.topic, message.partition, message.offset, envelope, message))
             if pending:
                 await self._handle(unit, pending)
             await offsets.store(conn, self.group_id, tp.topic, tp.partition, fresh[-1].offset + 1)
             await unit.flush()
+        self._committed_unit(tp, fresh[-1].offset + 1, unit, {k: n for k, n in consumed.items() if n}, started)
 
     async def _handle(self, unit: Unit, inbounds: list[Inbound]) -> None:
+        # A batch of one import's events logs under its ids; a mixed batch names the import per
+        # event where the handler goes through staging or a flow operation (Unit.bind).
+        imports = {i.envelope.import_id for i in inbounds}
+        token = logs.set_context(logs.context_of(inbounds[0].envelope, unit.span_for(inbounds[0].envelope.import_id)
+                                                  .trace_id) if len(imports) == 1 else logs.EMPTY)
+        try:
+            await self._handle_unblocked(unit, inbounds)
+        finally:
+            logs.reset(token)
+
+    async def _handle_unblocked(self, unit: Unit, inbounds: list[Inbound]) -> None:
         """The handler over ``inbounds``, except events of imports blocked behind a dead letter."""
         if not self.sequenced:
             await self.handler(unit, inbounds)

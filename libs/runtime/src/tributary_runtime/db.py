@@ -108,11 +108,11 @@ class Database:
                 # (committed, or the error above) is what the caller needs to hear about.
                 log.debug("releasing a connection failed: %r", exc)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float | None = None) -> None:
         # A graceful close waits for every checked-out connection; a process that is stopping
         # because its consumer died must not hang on one that never comes back.
         try:
-            await asyncio.wait_for(self.pool.close(), timeout=self.CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(self.pool.close(), timeout=self.CLOSE_TIMEOUT_S if timeout is None else timeout)
         except (asyncio.TimeoutError, asyncpg.exceptions.InterfaceError, OSError) as exc:
             log.warning("closing the pool gracefully failed (%r); terminating its connections", exc)
             self.pool.terminate()

@@ -37,6 +37,7 @@ async def apply(unit: Unit, envelope: Envelope[Any], *, phase: Phase, marker_typ
                 producer: str) -> Envelope[Any] | None:
     """Apply one flow operation; return the staged marker when this service's phase is to run now."""
     conn = unit.conn
+    unit.bind(envelope)  # this event's import names the log lines of its handling (and its phase)
     if not await offsets.first_seen(conn, unit.group_id, [envelope.event_id]):
         return None
     await staging.lock_import(conn, envelope.import_id)

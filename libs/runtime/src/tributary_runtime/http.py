@@ -1,14 +1,18 @@
-"""HTTP basics every API shares: the tenant of a request (from its API key), health and readiness."""
+"""HTTP basics every API shares: the tenant of a request (from its API key), health, readiness, metrics."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from contracts import Tenant
+
+from .metrics import CONTENT_TYPE, REGISTRY
 
 
 @dataclass(frozen=True)
@@ -51,18 +55,30 @@ def request_context(
                         headers={"WWW-Authenticate": "Bearer"})
 
 
-def health_router(ready: callable) -> APIRouter:  # type: ignore[valid-type]
+def health_router(ready: Callable[[], Awaitable[dict[str, bool]]]) -> APIRouter:
+    """``/health``, ``/ready`` and ``/metrics``: no API key (probes and scrapers have none).
+
+    Serve them to the cluster network only; ``/metrics`` names topics and consumer groups.
+    """
     router = APIRouter(tags=["health"])
 
     @router.get("/health")
     async def health() -> dict[str, str]:
+        """The process is alive and its event loop answers."""
         return {"status": "ok"}
 
     @router.get("/ready")
-    async def readiness() -> dict[str, str]:
-        if not await ready():
-            raise HTTPException(503, detail="not ready")
-        return {"status": "ready"}
+    async def readiness() -> JSONResponse:
+        """Ready to do its work: key ring caught up, database answering, consumer loop running."""
+        checks = await ready()
+        ok = all(checks.values())
+        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        """The process's metrics in the Prometheus text format."""
+        return Response(REGISTRY.render(), media_type=CONTENT_TYPE)
 
     @router.get("/v1/whoami")
     async def whoami(ctx: Annotated[RequestContext, Depends(request_context)]) -> dict[str, str]:

@@ -6,6 +6,8 @@ other variable is ``TRIBUTARY_<FIELD>``.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,12 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
+    # One JSON object per line (docs/observability.md); "text" for reading in a terminal.
+    log_format: Literal["json", "text"] = "json"
+    # On SIGTERM, how long the batch in hand may take to finish before it is abandoned (rolled
+    # back, to be redone after the restart). With the bounded closing steps after it, a process
+    # exits within 10 s of the signal.
+    shutdown_grace_s: float = 3.0
     # Partitions of each topic when this service creates it; cross-import parallelism.
     topic_partitions: int = 6
     # Consumer tuning: latency first (a few ms of fetch wait, not the 500 ms default).

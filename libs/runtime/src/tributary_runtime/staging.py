@@ -183,6 +183,7 @@ async def complete(conn: asyncpg.Connection, import_id: uuid.UUID) -> StagedImpo
 async def finish(conn: asyncpg.Connection, import_id: uuid.UUID, status: str) -> None:
     await conn.execute(
         "UPDATE staged_imports SET status = $2, finished_at = now() WHERE import_id = $1", import_id, status)
+    log.info("staged set of import %s finished: %s (committed with the phase's transaction)", import_id, status)
 
 
 async def iter_rows(conn: asyncpg.Connection, import_id: uuid.UUID,
@@ -210,6 +211,7 @@ async def join(unit: Unit, envelope: Envelope[Any], *, marker_type: type[Payload
     A set whose batches do not match the marker's checksum fails the import instead.
     """
     conn = unit.conn
+    unit.bind(envelope)  # this event's import names the log lines of its handling (and its phase)
     await lock_import(conn, envelope.import_id)
     if envelope.event_type == marker_type.EVENT_TYPE:
         new = await record_marker(conn, envelope, expected_batches=envelope.payload.batch_count,
@@ -244,6 +246,9 @@ async def ready(unit: Unit, import_id: uuid.UUID, *, marker_type: type[Payload],
     if await is_paused(conn, import_id):
         await conn.execute("UPDATE staged_imports SET status = $2 WHERE import_id = $1", import_id, HELD)
         return None
+    # One line per phase start (not per batch): the moment the import's work begins in this service.
+    log.info("%s phase of import %s starts: its %d batch(es) and marker are staged (attempt %d)", phase.value,
+             import_id, staged.expected_batches, staged.attempt)
     return Envelope[marker_type].model_validate(staged.marker)  # type: ignore[valid-type]
 
 

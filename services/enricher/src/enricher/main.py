@@ -15,6 +15,8 @@ from .settings import EnricherSettings
 async def serve(settings: EnricherSettings) -> None:
     consumer = ConsumerSpec(group_id="enricher", topics=(topics.VALIDATED_RECORDS, topics.EVENTS),
                             handler=EnricherHandler(), event_types=EVENT_TYPES, failure_phase=Phase.ENRICHMENT,
-                            on_dead_letter=ON_DEAD_LETTER, sequenced=True)
+                            on_dead_letter=ON_DEAD_LETTER, sequenced=True,
+                            # rows applied to the inventory, counted per import when its enrichment commits
+                            rows_from={"EnrichmentCompleted": ("rows_applied", "applied")})
     await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer, routers=(imports.router, assets.router,
                       dependencies.router, candidates.router, policy.router))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import uuid
 from datetime import UTC, datetime
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import Category
 from contracts.producer import ImportSubmitter, SubmittedImport
+from tributary_runtime import logs, metrics, tracing
 from tributary_runtime.db import Database
 from tributary_runtime.http import RequestContext
 
@@ -25,6 +27,8 @@ from . import receipts
 from .parsers import UploadRejected, open_upload
 
 CHUNK = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,9 @@ def check_file(upload: Upload) -> list[str]:
 
 
 async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AIOKafkaProducer,
-                 *, max_bytes: int, batch_rows: int) -> Accepted:
+                 *, max_bytes: int, batch_rows: int, traceparent: str | None = None) -> Accepted:
+    """Check and publish an upload. ``traceparent`` (the request's W3C header) is continued:
+    the import's events carry a child span of it; without one the trace id is the import id."""
     started_at = datetime.now(UTC)
     # Parsing is CPU-bound and synchronous: keep it off the event loop. The whole file is
     # checked before anything is written, the idempotency key included: a rejected upload
@@ -90,6 +96,12 @@ async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AI
     else:
         flow_id = uuid.uuid4()
 
+    parent = tracing.parse(traceparent)
+    span = parent.child() if parent is not None else tracing.for_import(import_id)
+    # The rest of this request logs under the import (the context ends with the request's task).
+    logs.set_context(logs.LogContext(import_id=str(import_id), flow_id=str(flow_id),
+                                     correlation_id=str(import_id), trace_id=span.trace_id))
+
     parsed = open_upload(upload.stream, upload.filename, upload.content_type)
 
     receipt = {
@@ -107,8 +119,11 @@ async def accept(upload: Upload, ctx: RequestContext, db: Database, producer: AI
         tenant=ctx.tenant, category=upload.category, records=parsed.rows, filename=upload.filename,
         user_id=ctx.user_id, import_id=import_id, flow_id=flow_id, file_format=parsed.file_format,
         source="http", size_bytes=size, sha256=sha256, header=header, validate_only=upload.validate_only,
-        started_at=started_at, source_system=upload.source_system,
+        started_at=started_at, source_system=upload.source_system, traceparent=span.header,
     )
+    metrics.ROWS_PROCESSED.inc(submitted.record_count, "published")
+    log.info("import %s published: %d rows in %d batches (%s, %s)", import_id, submitted.record_count,
+             submitted.batch_count, upload.category.value, upload.filename)
     async with db.transaction() as conn:
         await receipts.mark_uploaded(conn, import_id, record_count=submitted.record_count,
                                      batch_count=submitted.batch_count, checksum=submitted.checksum)

@@ -21,6 +21,8 @@ async def serve(settings: ValidatorSettings) -> None:
 
     consumer = ConsumerSpec(group_id="validator", topics=(topics.RECORDS, topics.EVENTS), handler=handler,
                             needs_resources=True, event_types=EVENT_TYPES, failure_phase=Phase.VALIDATION,
-                            on_dead_letter=ON_DEAD_LETTER, sequenced=True)
+                            on_dead_letter=ON_DEAD_LETTER, sequenced=True,
+                            # rows validated (valid or not), counted per import when its validation commits
+                            rows_from={"ValidationCompleted": ("record_count", "validated")})
     await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer,
                       routers=(issues.router, policies.router, policies.rules_router))

@@ -60,6 +60,8 @@ async def submit_import(
     source_system: Annotated[str | None, Form(
         max_length=100, description="the system the data comes from, e.g. servicenow (ranks its values)")] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
+    traceparent: Annotated[str | None, Header(
+        description="W3C trace context to continue; without it the import's trace id is its import id")] = None,
 ) -> JSONResponse:
     try:
         cat = Category(category)
@@ -71,7 +73,7 @@ async def submit_import(
                             source_system=(source_system or "").strip().lower() or None)
     try:
         accepted = await uploads.accept(upload, ctx, db, producer, max_bytes=settings.max_upload_bytes,
-                                        batch_rows=settings.batch_rows)
+                                        batch_rows=settings.batch_rows, traceparent=traceparent)
     except UploadRejected as exc:
         return _reject(413 if exc.code == "too_large" else 422, exc)
     body = _receipt(accepted.receipt).model_dump(mode="json")

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PACKAGES := contracts libs/runtime libs/cli services/ingest services/validator services/enricher services/flow-state
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test demo lock dev-up dev-down run schemas asyncapi docs clean bench
+.PHONY: install test demo lock dev-up dev-down run schemas asyncapi openapi docs clean bench
 
 $(STAMP): requirements.lock $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ schemas: install asyncapi
 
 asyncapi: install
 	$(BIN)/tributary-contracts export-asyncapi contracts/asyncapi.yaml
+
+openapi: install
+	$(BIN)/tributary openapi docs/openapi
 
 docs: install
 	$(BIN)/python -m validator.rule_catalog > docs/validation-rules.md

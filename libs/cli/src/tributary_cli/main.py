@@ -165,6 +165,15 @@ def demo() -> None:
     console.print("services stopped; the broker and database keep running (`tributary dev down` stops them)")
 
 
+@app.command("openapi")
+def openapi(directory: Path = typer.Argument(Path("docs/openapi"), help="where to write <service>.json")) -> None:
+    """Write the OpenAPI document of each service's HTTP API (`make openapi` writes docs/openapi/)."""
+    from . import openapi as openapi_docs
+
+    for path in openapi_docs.export(directory):
+        print(path)
+
+
 # --- rebuild, replay, checksums -------------------------------------------------------------
 # Rebuilds run in the services' own modules (`python -m flow_state.rebuild`): the projection code
 # is theirs, and this command imports no service.

@@ -11,6 +11,9 @@ from .api import assets, candidates, dependencies, imports, policy
 from .handlers import EVENT_TYPES, ON_DEAD_LETTER, EnricherHandler
 from .settings import EnricherSettings
 
+# The HTTP API (also what `tributary openapi` documents).
+ROUTERS = (imports.router, assets.router, dependencies.router, candidates.router, policy.router)
+
 
 async def serve(settings: EnricherSettings) -> None:
     consumer = ConsumerSpec(group_id="enricher", topics=(topics.VALIDATED_RECORDS, topics.EVENTS),
@@ -18,5 +21,4 @@ async def serve(settings: EnricherSettings) -> None:
                             on_dead_letter=ON_DEAD_LETTER, sequenced=True,
                             # rows applied to the inventory, counted per import when its enrichment commits
                             rows_from={"EnrichmentCompleted": ("rows_applied", "applied")})
-    await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer, routers=(imports.router, assets.router,
-                      dependencies.router, candidates.router, policy.router))
+    await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer, routers=ROUTERS)

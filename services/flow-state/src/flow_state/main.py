@@ -12,9 +12,11 @@ from .settings import FlowStateSettings
 
 GROUP = "flow-state"
 
+# The HTTP API (also what `tributary openapi` documents).
+ROUTERS = (flows.router, operations.router, dashboard.router)
+
 
 async def serve(settings: FlowStateSettings) -> None:
     consumer = ConsumerSpec(group_id=GROUP, topics=(topics.EVENTS,), handler=FlowProjector(),
                             event_types=EVENT_TYPES, failure_phase=Phase.COMPLETE)
-    await run_service(settings, name="flow_state", schema=SCHEMA, consumer=consumer,
-                      routers=(flows.router, operations.router, dashboard.router))
+    await run_service(settings, name="flow_state", schema=SCHEMA, consumer=consumer, routers=ROUTERS)

@@ -9,6 +9,9 @@ from . import SCHEMA, keys
 from .api import imports
 from .settings import IngestSettings
 
+# The HTTP API (also what `tributary openapi` documents).
+ROUTERS = (imports.router,)
+
 
 async def announce_keys(res: Resources) -> None:
     """Every key again on the key topic: a broker that lost its data learns them back."""
@@ -17,4 +20,4 @@ async def announce_keys(res: Resources) -> None:
 
 
 async def serve(settings: IngestSettings) -> None:
-    await run_service(settings, name="ingest", schema=SCHEMA, routers=(imports.router,), on_start=announce_keys)
+    await run_service(settings, name="ingest", schema=SCHEMA, routers=ROUTERS, on_start=announce_keys)

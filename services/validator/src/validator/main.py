@@ -14,6 +14,9 @@ from .llm_usage import PgUsageLedger
 from .settings import ValidatorSettings
 from .validation import Validation
 
+# The HTTP API (also what `tributary openapi` documents).
+ROUTERS = (issues.router, policies.router, policies.rules_router)
+
 
 async def serve(settings: ValidatorSettings) -> None:
     def handler(res: Resources) -> ValidatorHandler:
@@ -24,5 +27,4 @@ async def serve(settings: ValidatorSettings) -> None:
                             on_dead_letter=ON_DEAD_LETTER, sequenced=True,
                             # rows validated (valid or not), counted per import when its validation commits
                             rows_from={"ValidationCompleted": ("record_count", "validated")})
-    await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer,
-                      routers=(issues.router, policies.router, policies.rules_router))
+    await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer, routers=ROUTERS)

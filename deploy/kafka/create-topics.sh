@@ -10,6 +10,8 @@
 #   TOPIC_REPLICATION_FACTOR     default 1 (single broker); 3 on a production cluster
 #   TOPIC_MIN_INSYNC_REPLICAS    optional, e.g. 2 with replication factor 3 (producers use acks=all)
 #   KAFKA_TOPICS                 path of kafka-topics.sh (default /opt/kafka/bin/kafka-topics.sh)
+#   KAFKA_COMMAND_CONFIG         optional: client properties file for a TLS/SASL broker
+#                                (security.protocol, sasl.mechanism, sasl.jaas.config, ssl.*)
 set -eu
 
 : "${KAFKA_BOOTSTRAP_SERVERS:?set KAFKA_BOOTSTRAP_SERVERS}"
@@ -19,6 +21,15 @@ KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"
 # Services send messages up to 4 MiB (contracts.topic_config.MAX_MESSAGE_BYTES).
 MAX_MESSAGE_BYTES=4194304
 
+# kafka-topics.sh against the broker, with the client properties when given.
+topics() {
+  if [ -n "${KAFKA_COMMAND_CONFIG:-}" ]; then
+    "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --command-config "$KAFKA_COMMAND_CONFIG" "$@"
+  else
+    "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" "$@"
+  fi
+}
+
 # create TOPIC CLEANUP_POLICY RETENTION_MS
 create() {
   if [ -n "${TOPIC_MIN_INSYNC_REPLICAS:-}" ]; then
@@ -27,7 +38,7 @@ create() {
     isr=""
   fi
   # shellcheck disable=SC2086  # $isr is empty or one option pair
-  "$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --create --if-not-exists \
+  topics --create --if-not-exists \
     --topic "$1" --partitions "$PARTITIONS" --replication-factor "$REPLICATION_FACTOR" \
     --config "cleanup.policy=$2" --config "retention.ms=$3" \
     --config "max.message.bytes=$MAX_MESSAGE_BYTES" $isr
@@ -49,4 +60,4 @@ create imports.validated-records.v1.dlq delete -1
 create flows.status.v1.dlq delete -1
 create access.api-keys.v1.dlq delete -1
 
-"$KAFKA_TOPICS" --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --list
+topics --list

@@ -409,4 +409,5 @@ def test_deployment_doc_matches_the_code() -> None:
     for line in doc.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if cells[0] in defaults and cells[0] not in {"`TRIBUTARY_HTTP_PORT`"}:
-            assert cells[1].strip("`").lower() == str(defaults[cells[0]]).lower(), cells
+            default = defaults[cells[0]]
+            assert cells[1].strip("`").lower() == ("unset" if default is None else str(default).lower()), cells

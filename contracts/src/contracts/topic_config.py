@@ -4,9 +4,9 @@ One place for them, because three things must agree: the topic-creation jobs und
 ``deploy/`` (checked by ``tests/deploy``), the AsyncAPI document (``contracts.asyncapi``)
 and docs/deployment.md.
 
-A service also creates a missing topic at start-up (``tributary_runtime.broker.ensure_topics``),
-but only with its partition count and the compaction below; retention and message size are
-left to the broker's defaults there. Create the topics with the job first.
+A service also creates a missing topic at start-up (``tributary_runtime.broker.ensure_topics``)
+with these same configs, its ``TRIBUTARY_TOPIC_PARTITIONS`` and ``TRIBUTARY_TOPIC_REPLICATION_FACTOR``
+(default 1). An existing topic is left as it is either way.
 """
 
 from __future__ import annotations

@@ -1,20 +1,29 @@
-"""Kafka clients built from settings, and topic creation."""
+"""Kafka clients built from settings, and topic creation.
+
+Every Kafka client of the product (producers, consumers, admin clients; the services, the key
+ring, rebuilds, replay, the watermark reader, the dashboard) takes its connection options from
+``kafka_client_options``: bootstrap list, security protocol, TLS context and SASL credentials.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError, for_code
+from aiokafka.helpers import create_ssl_context
 
 from contracts import topics
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
+from contracts.topic_config import topic_configs
 
 from . import metrics
-from .settings import ServiceSettings
+from .settings import SASL_PROTOCOLS, TLS_PROTOCOLS, ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +50,46 @@ def _count_acknowledged(future: asyncio.Future[Any], topic: str, event_type: str
         metrics.EVENTS_PRODUCED.inc(1, topic, event_type)
 
 
+def kafka_client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """Connection options for any aiokafka client (producer, consumer, admin) from the settings.
+
+    The result holds the SASL password in clear: pass it to the client, never log it.
+    """
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap_servers,
+                               "security_protocol": protocol}
+    if protocol in TLS_PROTOCOLS:
+        options["ssl_context"] = ssl_context(settings)
+    if protocol in SASL_PROTOCOLS:
+        assert settings.kafka_sasl_password is not None  # the settings reject SASL without one
+        options |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
+                    "sasl_plain_username": settings.kafka_sasl_username,
+                    "sasl_plain_password": settings.kafka_sasl_password.get_secret_value()}
+    return options
+
+
+def ssl_context(settings: ServiceSettings) -> ssl.SSLContext:
+    """The TLS context of the Kafka clients: the CA file (else the system's CAs), the client certificate."""
+    for var, path in (("CAFILE", settings.kafka_ssl_cafile), ("CERTFILE", settings.kafka_ssl_certfile),
+                      ("KEYFILE", settings.kafka_ssl_keyfile)):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"TRIBUTARY_KAFKA_SSL_{var}: no file {path}")
+    context = create_ssl_context(cafile=settings.kafka_ssl_cafile, certfile=settings.kafka_ssl_certfile,
+                                 keyfile=settings.kafka_ssl_keyfile)
+    # Only the host-name match is relaxed; the certificate chain is still verified.
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    return context
+
+
+def make_admin(settings: ServiceSettings, **options: Any) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**kafka_client_options(settings), **options)
+
+
 def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
     # acks=all without idempotence: brokers without InitProducerId (tansu) work, and
     # duplicates are recognised by deterministic event ids instead.
     return CountingProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         client_id=client_id,
         acks="all",
         linger_ms=2,
@@ -57,7 +101,7 @@ def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer
 
 def make_consumer(settings: ServiceSettings, group_id: str, client_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,
@@ -72,28 +116,46 @@ def make_consumer(settings: ServiceSettings, group_id: str, client_id: str) -> A
     )
 
 
+def new_topics(settings: ServiceSettings, names: list[str]) -> list[NewTopic]:
+    """The topics to create, each with its settings from ``contracts.topic_config`` (retention,
+    cleanup policy, message size), the configured partitions and replication factor."""
+    known = {c.name: c.configs() for c in topic_configs()}
+    out = []
+    for name in names:
+        configs = known.get(name)
+        if configs is None:  # not a product topic (a test's or a benchmark's): kept forever, like the log
+            configs = {"cleanup.policy": "compact" if name in topics.COMPACTED else "delete",
+                       "retention.ms": "-1", "max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        if settings.topic_min_insync_replicas is not None:
+            configs = configs | {"min.insync.replicas": str(settings.topic_min_insync_replicas)}
+        out.append(NewTopic(name, num_partitions=settings.topic_partitions,
+                            replication_factor=settings.topic_replication_factor, topic_configs=configs))
+    return out
+
+
+def _raise_topic_errors(response: Any) -> None:
+    """A create-topics response's errors, except "already exists" (another process was first)."""
+    for error in getattr(response, "topic_errors", ()):
+        topic, code, message = error[0], error[1], (error[2] if len(error) > 2 else None)
+        if code in (0, TopicAlreadyExistsError.errno):
+            continue
+        raise for_code(code)(f"could not create topic {topic}: {message or 'no message'}")
+
+
 async def ensure_topics(settings: ServiceSettings, names: tuple[str, ...] = topics.ALL,
                         *, with_dlq: bool = True, attempts: int = 30) -> None:
-    """Create missing topics (and their DLQs). Idempotent; retries while the broker starts."""
+    """Create missing topics (and their DLQs) with their settings. Idempotent: an existing topic
+    is left as it is. Retries while the broker starts."""
     wanted = list(names) + ([topics.dlq(n) for n in names] if with_dlq else [])
     for attempt in range(attempts):
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        admin = make_admin(settings)
         try:
             await admin.start()
             existing = set(await admin.list_topics())
             missing = [n for n in wanted if n not in existing]
             if missing:
-                new = [
-                    NewTopic(
-                        n,
-                        num_partitions=settings.topic_partitions,
-                        replication_factor=1,
-                        topic_configs={"cleanup.policy": "compact"} if n in topics.COMPACTED else {},
-                    )
-                    for n in missing
-                ]
                 try:
-                    await admin.create_topics(new)
+                    _raise_topic_errors(await admin.create_topics(new_topics(settings, missing)))
                 except TopicAlreadyExistsError:
                     pass
             return

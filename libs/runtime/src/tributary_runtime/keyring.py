@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from contracts import Tenant, topics
 from contracts.access import ApiKeyRecord, key_id_of, matches
 
+from .broker import kafka_client_options
 from .settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class KeyRing:
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+        consumer = AIOKafkaConsumer(**kafka_client_options(self.settings), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     fetch_max_wait_ms=self.settings.fetch_max_wait_ms)
         await consumer.start()

@@ -63,7 +63,7 @@ from contracts import REGISTRY, UndecodableEvent, decode
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
 
 from . import offsets
-from .broker import MAX_MESSAGE_BYTES
+from .broker import MAX_MESSAGE_BYTES, kafka_client_options
 from .checksums import SESSION_SETTINGS, TableCheck, TableComparison, compare, ident
 from .consumer import TRANSIENT, DeadLetterHook, Handler, Inbound, Unit
 from .db import Database
@@ -178,7 +178,7 @@ class Replayer:
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None,
+            **kafka_client_options(self.settings), group_id=None,
             client_id=f"rebuild-{self.spec.service}", enable_auto_commit=False, auto_offset_reset="earliest",
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms, max_poll_records=self.batch,
             max_partition_fetch_bytes=MAX_MESSAGE_BYTES, fetch_max_bytes=16 * MAX_MESSAGE_BYTES)
@@ -210,7 +210,7 @@ class Replayer:
 
     async def end_offsets(self) -> dict[TP, int]:
         """Each partition's end now: the high watermark (``end_offsets()`` falls short on tansu; see watermarks)."""
-        return await high_watermarks(self.settings.kafka_bootstrap_servers, self.partitions)
+        return await high_watermarks(self.settings, self.partitions)
 
     def targets(self, live: Mapping[TP, int], end: Mapping[TP, int] | None = None) -> dict[TP, int]:
         """Per partition: the live position (never passed), capped by ``end``; never behind where we are."""

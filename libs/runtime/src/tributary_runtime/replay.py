@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts import topics
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
 
-from .broker import MAX_MESSAGE_BYTES, make_producer
+from .broker import MAX_MESSAGE_BYTES, kafka_client_options, make_producer
 from .checksums import ident
 from .settings import ServiceSettings
 from .watermarks import high_watermarks
@@ -54,7 +54,7 @@ async def find(settings: ServiceSettings, import_id: uuid.UUID, topic_names: Ite
     key = str(import_id).encode()
     names = tuple(topic_names)
     rank = {t: i for i, t in enumerate(names)}
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None,
+    consumer = AIOKafkaConsumer(**kafka_client_options(settings), group_id=None,
                                 client_id="tributary-replay", enable_auto_commit=False, auto_offset_reset="earliest",
                                 fetch_max_wait_ms=settings.fetch_max_wait_ms, max_poll_records=2000,
                                 max_partition_fetch_bytes=MAX_MESSAGE_BYTES, fetch_max_bytes=16 * MAX_MESSAGE_BYTES)
@@ -64,7 +64,7 @@ async def find(settings: ServiceSettings, import_id: uuid.UUID, topic_names: Ite
         partitions = [TP(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
         # The high watermark, not end_offsets(): tansu reports the end of a partition whose last batch
         # holds several records as that batch's first offset + 1, which would miss the import's last messages.
-        end = await high_watermarks(settings.kafka_bootstrap_servers, partitions)
+        end = await high_watermarks(settings, partitions)
         begin = await consumer.beginning_offsets(partitions)
         # Explicit positions straight after assigning: no offset reset is requested that could land later.
         consumer.assign(partitions)

@@ -2,18 +2,30 @@
 
 ``DATABASE_URL`` and ``KAFKA_BOOTSTRAP_SERVERS`` keep their conventional names; every
 other variable is ``TRIBUTARY_<FIELD>``.
+
+The ``kafka_*`` connection-security fields are turned into client options by
+``tributary_runtime.broker.kafka_client_options``, which every Kafka client uses.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+# What aiokafka authenticates with from a user name and password alone. OAUTHBEARER needs a
+# token-provider object (code per identity provider), GSSAPI a Kerberos setup; AWS_MSK_IAM is
+# not implemented by aiokafka at all.
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TRIBUTARY_", extra="ignore")
+    # hide_input_in_errors: a rejected combination must not print the SASL password it was given.
+    model_config = SettingsConfigDict(env_prefix="TRIBUTARY_", extra="ignore", hide_input_in_errors=True)
 
     database_url: str = Field(
         default="postgresql://postgres@127.0.0.1:5432/tributary",
@@ -23,6 +35,20 @@ class ServiceSettings(BaseSettings):
         default="127.0.0.1:9092",
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "TRIBUTARY_KAFKA_BOOTSTRAP_SERVERS"),
     )
+    # Connection security of every Kafka client (docs/deployment.md#brokers).
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    # TLS: CA bundle (PEM) to verify the brokers with; unset, the system's trusted CAs.
+    kafka_ssl_cafile: str | None = None
+    # TLS client authentication (mutual TLS): certificate and unencrypted private key (PEM). The
+    # key may also be in the certificate file.
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    # Whether the broker's certificate must name the host connected to. The certificate is
+    # verified against the CAs either way.
+    kafka_ssl_check_hostname: bool = True
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     log_level: str = "INFO"
@@ -34,6 +60,11 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_s: float = 3.0
     # Partitions of each topic when this service creates it; cross-import parallelism.
     topic_partitions: int = 6
+    # Replicas of each topic when this service creates it: 1 for a one-broker development
+    # setup; 3 on a production cluster.
+    topic_replication_factor: int = Field(default=1, ge=1)
+    # min.insync.replicas of each topic this service creates; unset, the broker's default.
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
     # Consumer tuning: latency first (a few ms of fetch wait, not the 500 ms default).
     fetch_max_wait_ms: int = 5
     max_poll_records: int = 500
@@ -43,6 +74,57 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 5
     # Development only: accept X-Client-Account-Id/X-Engagement-Id without an API key.
     allow_tenant_headers: bool = False
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("kafka_sasl_username", "kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile",
+                     "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # An empty variable (KEY= in an env file, "" in a ConfigMap) means "not set".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("kafka_sasl_password", mode="before")
+    @classmethod
+    def _empty_password_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value == "" else value
+
+    @model_validator(mode="after")
+    def _kafka_security_combination(self) -> ServiceSettings:
+        protocol = self.kafka_security_protocol
+        var = "TRIBUTARY_KAFKA_"
+        if protocol in SASL_PROTOCOLS:
+            missing = [var + name.upper() for name, value in (
+                ("sasl_mechanism", self.kafka_sasl_mechanism), ("sasl_username", self.kafka_sasl_username),
+                ("sasl_password", self.kafka_sasl_password)) if value is None]
+            if missing:
+                raise ValueError(f"{var}SECURITY_PROTOCOL={protocol} needs {', '.join(missing)} "
+                                 "(mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+        else:
+            given = [var + name.upper() for name, value in (
+                ("sasl_mechanism", self.kafka_sasl_mechanism), ("sasl_username", self.kafka_sasl_username),
+                ("sasl_password", self.kafka_sasl_password)) if value is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} set, but {var}SECURITY_PROTOCOL is {protocol}: "
+                                 "SASL needs SASL_SSL (or SASL_PLAINTEXT)")
+        if protocol not in TLS_PROTOCOLS:
+            given = [var + name.upper() for name, value in (
+                ("ssl_cafile", self.kafka_ssl_cafile), ("ssl_certfile", self.kafka_ssl_certfile),
+                ("ssl_keyfile", self.kafka_ssl_keyfile)) if value is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} set, but {var}SECURITY_PROTOCOL is {protocol}: "
+                                 "TLS needs SSL or SASL_SSL")
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError(f"{var}SSL_KEYFILE needs {var}SSL_CERTFILE (the client certificate)")
+        if self.topic_min_insync_replicas is not None and \
+                self.topic_min_insync_replicas > self.topic_replication_factor:
+            raise ValueError(f"TRIBUTARY_TOPIC_MIN_INSYNC_REPLICAS={self.topic_min_insync_replicas} exceeds "
+                             f"TRIBUTARY_TOPIC_REPLICATION_FACTOR={self.topic_replication_factor}: "
+                             "no write with acks=all could succeed")
+        return self
 
     @property
     def asyncpg_dsn(self) -> str:

@@ -21,19 +21,25 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from .broker import MAX_MESSAGE_BYTES
+from .broker import MAX_MESSAGE_BYTES, kafka_client_options
+from .settings import ServiceSettings
 
 TP = TopicPartition
 
 
-async def high_watermarks(bootstrap_servers: str, partitions: Iterable[TP], *, timeout: float = 30.0
+async def high_watermarks(settings: ServiceSettings | str, partitions: Iterable[TP], *, timeout: float = 30.0
                           ) -> dict[TP, int]:
-    """The offset after each partition's last message, now (a consumer of its own, no group)."""
+    """The offset after each partition's last message, now (a consumer of its own, no group).
+
+    ``settings`` gives the connection (``kafka_client_options``); a bare bootstrap list (tests) is PLAINTEXT.
+    """
     tps = list(dict.fromkeys(partitions))
     if not tps:
         return {}
+    connection = (kafka_client_options(settings) if isinstance(settings, ServiceSettings)
+                  else {"bootstrap_servers": settings})
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, client_id="tributary-watermarks",
+        **connection, group_id=None, client_id="tributary-watermarks",
         enable_auto_commit=False,
         # An offset below the log start (retention) resets to the end: a fetch there still answers the watermark.
         auto_offset_reset="latest",

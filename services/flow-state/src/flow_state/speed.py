@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 
 from contracts import (
     AgentResult,
@@ -45,7 +45,7 @@ from contracts import (
     Tenant,
     ValidationCompleted,
 )
-from tributary_runtime.broker import MAX_MESSAGE_BYTES
+from tributary_runtime.broker import MAX_MESSAGE_BYTES, kafka_client_options, make_admin
 from tributary_runtime.checksums import ident
 from tributary_runtime.db import Database
 from tributary_runtime.migrations import upgrade
@@ -132,16 +132,17 @@ def lifecycles(imports: int, *, seed: int = 0, tenants: int = 50) -> list[Envelo
 
 
 async def create_topic(settings: FlowStateSettings, topic: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = make_admin(settings)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+        await admin.create_topics([NewTopic(topic, num_partitions=partitions,
+                                           replication_factor=settings.topic_replication_factor)])
     finally:
         await admin.close()
 
 
 async def delete_topic(settings: FlowStateSettings, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = make_admin(settings)
     await admin.start()
     try:
         await admin.delete_topics([topic])
@@ -151,7 +152,7 @@ async def delete_topic(settings: FlowStateSettings, topic: str) -> None:
 
 async def publish(settings: FlowStateSettings, topic: str, envelopes: list[Envelope[Any]]) -> int:
     """Keyed by import, as the services publish: one import's events stay in one partition, in order."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5,
+    producer = AIOKafkaProducer(**kafka_client_options(settings), acks="all", linger_ms=5,
                                 max_batch_size=1024 * 1024, max_request_size=MAX_MESSAGE_BYTES)
     await producer.start()
     try:

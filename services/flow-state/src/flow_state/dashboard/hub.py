@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts import Tenant, topics
 from contracts.codec import UndecodableEvent, decode
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
+from tributary_runtime.broker import kafka_client_options
 from tributary_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ class StatusHub:
         backoff = 0.5
         while not self.closed:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers, group_id=None, enable_auto_commit=False,
+                **kafka_client_options(self.settings), group_id=None, enable_auto_commit=False,
                 client_id="flow_state-dashboard", fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
                 auto_offset_reset="latest")
             try:

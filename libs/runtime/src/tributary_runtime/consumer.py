@@ -309,8 +309,19 @@ class EventConsumer:
         if now - self._last_hint < 5 and not force:
             return
         self._last_hint = now
+        assert self.consumer is not None
+        # The stored offsets, never the consumer's positions: a position runs ahead of what is
+        # committed while a batch is in hand, and a batch abandoned or skipped at shutdown is not
+        # committed at all. aiokafka positions a newly assigned partition at the Kafka-committed
+        # offset until the rebalance listener's seek to the stored one lands, and a fetch in that
+        # window starting past the stored offset would skip messages. A hint at or behind the
+        # stored offset only ever replays what claim() then skips.
+        assigned = self.consumer.assignment()
+        hint = {tp: off for tp, off in self._committed.items() if tp in assigned}
+        if not hint:
+            return
         try:
-            await self.consumer.commit()
+            await self.consumer.commit(hint)
         except Exception as exc:  # a hint may fail (rebalance in progress); nothing depends on it
             log.debug("offset hint commit failed: %s", exc)
 

@@ -42,15 +42,21 @@ async def phase_held_at(database_url: str, table: str, service: str) -> AsyncIte
         async with admin.transaction():
             await admin.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
             deadline = time.monotonic() + 180
-            while not await admin.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND application_name = $1 AND wait_event_type = 'Lock'", f"tributary-{service}"):
+            while not await blocked_connections(admin, f"tributary-{service}"):
                 if time.monotonic() > deadline:
                     raise AssertionError(f"the {service} never reached {table}")
                 await asyncio.sleep(0.05)
             yield admin
     finally:
         await admin.close()
+
+
+async def blocked_connections(admin: asyncpg.Connection, application_name: str) -> int:
+    # Inside a transaction pg_stat_activity is read once and then cached: clear it before each look.
+    await admin.execute("SELECT pg_stat_clear_snapshot()")
+    return await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = $1 AND wait_event_type = 'Lock'", application_name)
 
 
 async def drop_connections(admin: asyncpg.Connection, seconds: float) -> list[tuple[str, str | None]]:
@@ -61,6 +67,7 @@ async def drop_connections(admin: asyncpg.Connection, seconds: float) -> list[tu
     dropped: list[tuple[str, str | None]] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        await admin.execute("SELECT pg_stat_clear_snapshot()")  # see blocked_connections
         rows = await admin.fetch(
             "SELECT application_name, wait_event_type FROM pg_stat_activity, pg_terminate_backend(pid) AS t"
             " WHERE datname = current_database() AND application_name LIKE 'tributary-%' AND t")

@@ -6,57 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 
 from contracts import Tenant
 from tributary_cli.client import TributaryClient
+from tributary_cli.testing import cmdb_file, phase_held_at
 
 pytestmark = pytest.mark.e2e
 
 ROWS = 20_000
 INVALID_EVERY = 100
 OUTAGE_S = 4.0
-
-
-def cmdb_file() -> bytes:
-    lines = ["hostname,ip_address,environment"]
-    for i in range(1, ROWS + 1):
-        ip = "10.1.1.999" if i % INVALID_EVERY == 0 else f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
-        lines.append(f"outage-{i:06d}.corp.example,{ip},production")
-    return ("\n".join(lines) + "\n").encode()
-
-
-@asynccontextmanager
-async def phase_held_at(database_url: str, table: str, service: str) -> AsyncIterator[asyncpg.Connection]:
-    """Hold ``service``'s phase mid-transaction: lock a table it writes, wait until it blocks there.
-
-    Whatever the machine's speed, the outage then lands inside the phase's transaction, after it
-    has done part of its work (staged rows read, progress and batches already published).
-    """
-    admin = await asyncpg.connect(database_url)
-    try:
-        async with admin.transaction():
-            await admin.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-            deadline = time.monotonic() + 180
-            while not await blocked_connections(admin, f"tributary-{service}"):
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"the {service} never reached {table}")
-                await asyncio.sleep(0.05)
-            yield admin
-    finally:
-        await admin.close()
-
-
-async def blocked_connections(admin: asyncpg.Connection, application_name: str) -> int:
-    # Inside a transaction pg_stat_activity is read once and then cached: clear it before each look.
-    await admin.execute("SELECT pg_stat_clear_snapshot()")
-    return await admin.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-        " AND application_name = $1 AND wait_event_type = 'Lock'", application_name)
 
 
 async def drop_connections(admin: asyncpg.Connection, seconds: float) -> list[tuple[str, str | None]]:
@@ -67,7 +29,7 @@ async def drop_connections(admin: asyncpg.Connection, seconds: float) -> list[tu
     dropped: list[tuple[str, str | None]] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        await admin.execute("SELECT pg_stat_clear_snapshot()")  # see blocked_connections
+        await admin.execute("SELECT pg_stat_clear_snapshot()")  # see sessions_waiting_on_a_lock
         rows = await admin.fetch(
             "SELECT application_name, wait_event_type FROM pg_stat_activity, pg_terminate_backend(pid) AS t"
             " WHERE datname = current_database() AND application_name LIKE 'tributary-%' AND t")
@@ -96,7 +58,7 @@ async def inventory(database_url: str, tenant: Tenant) -> tuple[int, int]:
 
 def test_an_outage_mid_phase_loses_and_repeats_nothing(client: TributaryClient, database_url: str,
                                                        tenant: Tenant) -> None:
-    receipt = client.upload_bytes(cmdb_file(), "outage.csv", "cmdb_export")
+    receipt = client.upload_bytes(cmdb_file("outage", ROWS, INVALID_EVERY), "outage.csv", "cmdb_export")
     assert receipt.status_code == 202, receipt.text
 
     # The validation is blocked writing its findings, inside the transaction that began it.

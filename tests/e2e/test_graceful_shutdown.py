@@ -8,14 +8,13 @@ import asyncio
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 
 from contracts import Tenant
 from tributary_cli.client import TributaryClient
+from tributary_cli.testing import cmdb_file, phase_held_at
 from tributary_cli.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -24,39 +23,6 @@ ROWS = 20_000
 INVALID_EVERY = 100
 # The requirement: a service exits within 10 s of SIGTERM.
 EXIT_WITHIN_S = 10.0
-
-
-def cmdb_file() -> bytes:
-    lines = ["hostname,ip_address,environment"]
-    for i in range(1, ROWS + 1):
-        ip = "10.1.1.999" if i % INVALID_EVERY == 0 else f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
-        lines.append(f"sigterm-{i:06d}.corp.example,{ip},production")
-    return ("\n".join(lines) + "\n").encode()
-
-
-@asynccontextmanager
-async def phase_held_at(database_url: str, table: str, service: str) -> AsyncIterator[asyncpg.Connection]:
-    """Hold ``service``'s phase mid-transaction: lock a table it writes, wait until it blocks there.
-
-    The signal then provably arrives while the batch is in hand (and cannot commit in its grace
-    period, so the abandon path runs), whatever the machine's speed.
-    """
-    admin = await asyncpg.connect(database_url)
-    try:
-        async with admin.transaction():
-            await admin.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-            deadline = time.monotonic() + 180
-            # pg_stat_activity is a snapshot per transaction (this one holds the lock): refresh it per poll.
-            while await admin.execute("SELECT pg_stat_clear_snapshot()") and not await admin.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND application_name = $1 AND wait_event_type = 'Lock' AND state = 'active'",
-                    f"tributary-{service}"):
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"the {service} never reached {table}")
-                await asyncio.sleep(0.05)
-            yield admin
-    finally:
-        await admin.close()
 
 
 def sigterm_and_wait(process: ServiceProcess) -> tuple[int | None, float]:
@@ -106,7 +72,7 @@ async def outcome(database_url: str, tenant: Tenant) -> tuple[int, int, int, int
 def test_sigterm_mid_phase_exits_cleanly_and_loses_nothing(client: TributaryClient, database_url: str,
                                                            tenant: Tenant,
                                                            pipeline: dict[str, ServiceProcess]) -> None:
-    receipt = client.upload_bytes(cmdb_file(), "sigterm.csv", "cmdb_export")
+    receipt = client.upload_bytes(cmdb_file("sigterm", ROWS, INVALID_EVERY), "sigterm.csv", "cmdb_export")
     assert receipt.status_code == 202, receipt.text
 
     results = {}

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +162,43 @@ class CountingConnection:
             return await target(*args, **kwargs)
 
         return counted
+
+
+def cmdb_file(prefix: str, rows: int, invalid_every: int) -> bytes:
+    """A CMDB export of ``rows`` hosts ``<prefix>-000001.corp.example``…; every ``invalid_every``-th
+    row has an invalid IP address (an error finding, not an asset)."""
+    lines = ["hostname,ip_address,environment"]
+    for i in range(1, rows + 1):
+        ip = "10.1.1.999" if i % invalid_every == 0 else f"10.{i // 65536}.{i // 256 % 256}.{i % 256}"
+        lines.append(f"{prefix}-{i:06d}.corp.example,{ip},production")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@asynccontextmanager
+async def phase_held_at(database_url: str, table: str, service: str) -> AsyncIterator[asyncpg.Connection]:
+    """Hold ``service``'s phase mid-transaction: lock a table it writes, wait until it blocks there.
+
+    Whatever the machine's speed, what the test does next (an outage, a signal) then lands inside
+    the phase's transaction, after it has done part of its work. Yields the connection holding
+    the lock, inside its transaction.
+    """
+    admin = await asyncpg.connect(database_url)
+    try:
+        async with admin.transaction():
+            await admin.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+            deadline = time.monotonic() + 180
+            while not await sessions_waiting_on_a_lock(admin, f"tributary-{service}"):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the {service} never reached {table}")
+                await asyncio.sleep(0.05)
+            yield admin
+    finally:
+        await admin.close()
+
+
+async def sessions_waiting_on_a_lock(admin: asyncpg.Connection, application_name: str) -> int:
+    # Inside a transaction pg_stat_activity is read once and then cached: clear it before each look.
+    await admin.execute("SELECT pg_stat_clear_snapshot()")
+    return await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = $1 AND wait_event_type = 'Lock' AND state = 'active'", application_name)

@@ -348,8 +348,9 @@ def test_retry_a_validation_failed_by_the_error_threshold(client: TributaryClien
 
     # The user relaxes the policy and retries: the phase runs from the staged rows.
     assert client.put_policy("cmdb_export", max_error_rate=0.5).status_code == 200
-    assert client.retry_flow(flow_id).status_code == 202
-    flow = client.wait_for_flow(flow_id, timeout=60)
+    response = client.retry_flow(flow_id)
+    assert response.status_code == 202
+    flow = client.wait_for_flow(flow_id, timeout=60, after=response.json()["event_id"])
     assert_completed_once(flow, ROWS - len(INVALID))
     assert flow["child"]["error_message"] is None
     validation = flow["child"]["phase_state"]["validation"]
@@ -398,7 +399,7 @@ def test_retry_an_enrichment_that_was_dead_lettered(client: TributaryClient, dat
 
     response = client.retry_flow(flow_id)
     assert response.status_code == 202 and response.json()["phase"] == "enrichment", response.text
-    flow = client.wait_for_flow(flow_id)
+    flow = client.wait_for_flow(flow_id, after=response.json()["event_id"])
     assert_completed_once(flow, ROWS - len(INVALID))
     assert flow["child"]["phase_state"]["enrichment"]["attempt"] == 2
     assert len(events(flow, "ImportFailed")) == 1 and len(events(flow, "PhaseRetryRequested")) == 1

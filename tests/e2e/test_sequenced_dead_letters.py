@@ -175,7 +175,7 @@ def test_a_dead_letter_parks_its_imports_later_events_and_a_retry_releases_them(
 
     response = client.retry_flow(a.flow_id)
     assert response.status_code == 202 and response.json()["phase"] == "validation", response.text
-    flow = client.wait_for_flow(a.flow_id)
+    flow = client.wait_for_flow(a.flow_id, after=response.json()["event_id"])
     assert_completed(flow)
     assert flow["child"]["phase_state"]["validation"]["attempt"] == 2
     assert sequence_of(database_url, a_id) == []

@@ -140,15 +140,21 @@ class TributaryClient:
                           json={"phase": phase}, timeout=10)
 
     def wait_for_flow(self, flow_id: uuid.UUID | str, *, timeout: float = 60.0,
-                      statuses: tuple[str, ...] = TERMINAL) -> dict[str, Any]:
-        """Poll the projection until the flow reaches one of ``statuses``."""
+                      statuses: tuple[str, ...] = TERMINAL, after: str | None = None) -> dict[str, Any]:
+        """Poll the projection until the flow reaches one of ``statuses``.
+
+        ``after``: an event id a 202 answer named (pause, resume, retry). The projection applies
+        it a moment later, so until its timeline shows that event the flow still has the status
+        from before the request: a failed flow just retried would look failed, and done.
+        """
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
         while time.monotonic() < deadline:
             response = self.get_flow(flow_id)
             if response.status_code == 200:
                 last = response.json()
-                if last["master"]["status"] in statuses:
+                seen = after is None or any(str(e["event_id"]) == after for e in last["timeline"])
+                if seen and last["master"]["status"] in statuses:
                     return last
             time.sleep(0.05)
         raise TimeoutError(f"flow {flow_id} did not reach {statuses} in {timeout}s; last seen: "

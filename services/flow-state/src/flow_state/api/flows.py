@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/flows", tags=["flows"])
 
 @router.get("/{flow_id}")
 async def get_flow(flow_id: uuid.UUID, ctx: ContextDep, db: DbDep) -> dict[str, Any]:
-    async with db.connection() as conn:
+    # One snapshot for the master, child, timeline and steps: read separately, a projection
+    # committing in between showed a failure in the timeline and the flow still running.
+    async with db.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         flow = await flows.get_flow(conn, ctx.tenant.client_account_id, ctx.tenant.engagement_id, flow_id)
     if flow is None:
         raise HTTPException(404, detail="flow not found")

@@ -13,13 +13,11 @@ Nothing is lost or done twice: findings, assets and completion events are counte
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import httpx
 import psycopg
 import pytest
@@ -29,12 +27,12 @@ from typer.testing import CliRunner
 from contracts import Envelope, ImportUploaded, Tenant, topics
 from contracts.producer import RecordBatcher
 from tributary_cli.client import TributaryClient
+from tributary_cli.testing import sql, wait_until
 from tributary_cli.main import app
 from tributary_cli.processes import ServiceProcess, create_api_key
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 HEADER = ["hostname", "ip_address", "asset_type", "environment"]
 ROWS, INVALID = 20, (4, 9, 17)  # rows with an address that is no address
 
@@ -46,29 +44,6 @@ def cmdb_rows(prefix: str, rows: int = ROWS, invalid: tuple[int, ...] = INVALID)
 
 def csv_of(rows: list[dict[str, str]]) -> bytes:
     return ("\n".join([",".join(HEADER), *(",".join(r[c] for c in HEADER) for r in rows)]) + "\n").encode()
-
-
-def wait_until(what: str, probe: Callable[[], T], timeout: float = 60.0) -> T:
-    """Poll until ``probe`` returns something truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
-        time.sleep(0.05)
-
-
-def sql(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(database_url)
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 def scalar(database_url: str, query: str, *args: Any) -> Any:

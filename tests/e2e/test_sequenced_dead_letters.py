@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
 import psycopg
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -26,34 +24,12 @@ from aiokafka.partitioner import murmur2
 from contracts import Envelope, ImportUploaded, Tenant, topics
 from contracts.producer import RecordBatcher
 from tributary_cli.client import TributaryClient
+from tributary_cli.testing import sql, wait_until
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 HEADER = ["hostname", "ip_address", "environment"]
 ROWS, BATCH_ROWS = 20, 5
-
-
-def wait_until(what: str, probe: Callable[[], T], timeout: float = 90.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
-        time.sleep(0.05)
-
-
-def sql(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    async def run() -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(database_url)
-        try:
-            return await conn.fetch(query, *args)
-        finally:
-            await conn.close()
-
-    return asyncio.run(run())
 
 
 class Upstream:
@@ -156,9 +132,10 @@ def test_a_dead_letter_parks_its_imports_later_events_and_a_retry_releases_them(
         # The marker first, so the dead letter finds A's set staging and marks it failed.
         a.publish_marker()
         wait_until("the validator to record A's marker", lambda: sql(
-            database_url, "SELECT 1 FROM validator.staged_imports WHERE import_id = $1", a_id))
+            database_url, "SELECT 1 FROM validator.staged_imports WHERE import_id = $1", a_id), timeout=90)
         a.publish_batches()
-        wait_until("A's later batches to be parked", lambda: len(sequence_of(database_url, a_id)) == len(a.batches))
+        wait_until("A's later batches to be parked", lambda: len(sequence_of(database_url, a_id)) == len(a.batches),
+                   timeout=90)
         failed = client.wait_for_flow(a.flow_id)
         assert failed["master"]["status"] == "failed"
         assert failed["child"]["phase_state"]["validation"]["code"] == "dead_lettered"

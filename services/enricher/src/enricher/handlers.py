@@ -53,7 +53,7 @@ class EnricherHandler:
 
 
 async def _apply_context(unit: Unit, env: Envelope[Any], category: Category, source: str | None) -> inventory.Apply:
-    policy = await policy_for(unit.conn, env.tenant.client_account_id, env.tenant.engagement_id)
+    policy = await policy_for(unit.conn, env.tenant.client_account_id, env.tenant.engagement_id, env.occurred_at)
     return inventory.Apply(env.import_id, env.tenant.client_account_id, env.tenant.engagement_id, env.occurred_at,
                            category, (source or DEFAULT_SOURCE).lower(), policy)
 

@@ -4,8 +4,9 @@ The handler is the live one. What it would publish (EnrichmentCompleted, ImportR
 ImportFailed on a checksum mismatch) is held back: a rebuild publishes nothing. The inventory
 depends on the order in which imports were applied across partitions, so the topics are
 replayed merged by message timestamp, the order the live consumer met them in. Inventory
-policies are configuration (written by the API, not events): they are carried over from the
-live schema. See tributary_runtime.rebuild and docs/operations.md.
+policies are configuration (written by the API, not events): their versions are carried over
+from the live schema, and each import is applied under the version in effect at its event time,
+as live (enricher.policy). See tributary_runtime.rebuild and docs/operations.md.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ SPEC = RebuildSpec(
                    optional=True),
     ),
     group_label="tenant",
-    carried=("inventory_policies",),
+    carried=("inventory_policies", "inventory_policy_versions"),
     ordered=True,
     commit_after=("ValidationCompleted", "ImportReverted"),
     # What the live consumer writes when it dead-letters a message (keeps the staged set retryable).

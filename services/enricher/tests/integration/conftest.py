@@ -92,9 +92,9 @@ class Seed:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
+async def db(seeded_database_url: str) -> AsyncIterator[Database]:
     """The enricher's database as the service opens it (schema on the search path, jsonb codecs)."""
-    database = await Database.connect(database_url, SCHEMA, min_size=1, max_size=2)
+    database = await Database.connect(seeded_database_url, SCHEMA, min_size=1, max_size=2)
     try:
         yield database
     finally:

@@ -68,7 +68,10 @@ async def get_policy(ctx: ContextDep, db: DbDep) -> InventoryPolicyOut:
 
 @router.put("", response_model=InventoryPolicyOut)
 async def put_policy(body: InventoryPolicyBody, ctx: ContextDep, db: DbDep) -> InventoryPolicyOut:
-    """Replace the tenant's policy; it applies to imports enriched from now on."""
+    """Replace the tenant's policy; it governs imports validated from now on.
+
+    Earlier imports keep the version they were validated under, even when enriched later.
+    """
     async with db.transaction() as conn:
         await store.put_policy(conn, ctx.tenant.client_account_id, ctx.tenant.engagement_id, body.to_policy())
         policy = await store.policy_for(conn, ctx.tenant.client_account_id, ctx.tenant.engagement_id)

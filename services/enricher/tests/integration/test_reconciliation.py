@@ -207,3 +207,27 @@ async def test_a_placeholder_named_by_the_cmdb_is_real_until_that_import_is_reve
     assert (await inv.revert(cmdb, Category.CMDB_EXPORT))["assets_restored"] == 1
     assert await inv.assets() == {"ghost-01": {"hostname": "ghost-01", "ip_address": None, "asset_type": "server",
                                                "is_placeholder": True, "performance": {"cpu_avg_pct": 40}}}
+
+
+async def test_a_revert_that_removes_assets_removes_their_identifiers(db: Database, seed: Any) -> None:
+    # Identifiers are a derived index with no foreign key to cascade (migration 0006): the revert removes them.
+    inv = Inventory(db, seed)
+    await inv.apply(Category.CMDB_EXPORT, ["hostname", "ip_address"], ["web-01.corp.example", "10.0.0.1"])
+    second, _ = await inv.apply(Category.CMDB_EXPORT, ["hostname", "ip_address", "serial_number"],
+                                ["db-01.corp.example", "10.0.0.2", "SN-1"])
+
+    async def identifiers() -> set[tuple[str, str]]:
+        async with db.connection() as conn:
+            rows = await conn.fetch("SELECT kind, value FROM asset_identifiers WHERE client_account_id = $1"
+                                    " AND engagement_id = $2", inv.tenant.client_account_id, inv.tenant.engagement_id)
+        return {(r["kind"], r["value"]) for r in rows}
+
+    assert ("serial", "SN-1") in await identifiers()
+    assert (await inv.revert(second, Category.CMDB_EXPORT))["assets_removed"] == 1
+    assert await identifiers() == {("fqdn", "web-01.corp.example"), ("host", "web-01"), ("ip", "10.0.0.1"),
+                                   ("name", "web-01.corp.example")}
+    async with db.connection() as conn:
+        dangling = await conn.fetchval("SELECT count(*) FROM asset_identifiers i WHERE i.client_account_id = $1"
+                                       " AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.asset_id = i.asset_id)",
+                                       inv.tenant.client_account_id)
+    assert dangling == 0

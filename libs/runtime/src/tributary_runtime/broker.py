@@ -99,6 +99,40 @@ def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer
     )
 
 
+class FetchPacing:
+    """A consumer's fetch wait: ``fetch_max_wait_ms`` while messages flow, ``fetch_idle_wait_ms``
+    once it has found nothing for ``idle_after_s`` (see ``ServiceSettings.fetch_idle_wait_ms``).
+
+    The first message after an idle spell waits for the fetch in flight (at most the idle wait);
+    the fetches after it are short again. aiokafka (pinned) reads the wait from its fetcher for
+    every request it builds; there is no public setter.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer, settings: ServiceSettings, idle_after_s: float = 0.5) -> None:
+        self.consumer = consumer
+        self.busy_ms, self.idle_ms = settings.fetch_max_wait_ms, max(settings.fetch_idle_wait_ms,
+                                                                      settings.fetch_max_wait_ms)
+        self.idle_after_s = idle_after_s
+        self.last_message = asyncio.get_running_loop().time()
+        self.idle = False
+
+    def _set(self, wait_ms: int) -> None:
+        fetcher = getattr(self.consumer, "_fetcher", None)
+        if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
+            fetcher._fetch_max_wait_ms = wait_ms  # noqa: SLF001 - see the class docstring
+
+    def observe(self, got_messages: bool) -> None:
+        now = asyncio.get_running_loop().time()
+        if got_messages:
+            self.last_message = now
+            if self.idle:
+                self.idle = False
+                self._set(self.busy_ms)
+        elif not self.idle and now - self.last_message >= self.idle_after_s:
+            self.idle = True
+            self._set(self.idle_ms)
+
+
 def make_consumer(settings: ServiceSettings, group_id: str, client_id: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         **kafka_client_options(settings),

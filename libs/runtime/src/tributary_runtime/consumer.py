@@ -38,7 +38,7 @@ from contracts import REGISTRY, Envelope, UndecodableEvent, decode
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
 
 from . import logs, metrics, offsets, sequencing, tracing
-from .broker import make_consumer
+from .broker import FetchPacing, make_consumer
 from .db import CONNECTION_LOST, Database
 from .dlq import dead_letter
 from .settings import ServiceSettings
@@ -250,11 +250,13 @@ class EventConsumer:
         self.consumer = make_consumer(self.settings, self.group_id, self.client_id)
         self.consumer.subscribe(list(self.topics), listener=_SeekToStored(self))
         await self.consumer.start()
+        pacing = FetchPacing(self.consumer, self.settings)
         self.running = True
         metrics.CONSUMER_LAG.add_source(self._lag)
         try:
             while not stop.is_set():
                 batches = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_poll_records)
+                pacing.observe(bool(batches))
                 for tp, messages in batches.items():
                     if stop.is_set():
                         break  # not started: the next owner of the partition fetches it again

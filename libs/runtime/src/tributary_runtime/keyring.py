@@ -63,7 +63,8 @@ class KeyRing:
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(**kafka_client_options(self.settings), group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    fetch_max_wait_ms=self.settings.fetch_max_wait_ms)
+                                    # Keys change rarely: the idle pace (a new key usable within it).
+                                    fetch_max_wait_ms=self.settings.fetch_idle_wait_ms)
         await consumer.start()
         try:
             await consumer.topics()

@@ -70,6 +70,8 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
     await planner_statistics.refresh_if_stale(unit.conn, marker.payload.valid_count,
                                               dependencies=a.category is Category.APP_DISCOVERY)
     counts = await inventory.apply_import(unit.conn, a)
+    await planner_statistics.refresh_after(unit.conn, marker.payload.valid_count,
+                                           dependencies=a.category is Category.APP_DISCOVERY)
     completed = EnrichmentCompleted(category=a.category, rows_applied=marker.payload.valid_count,
                                     started_at=started_at, **counts)
     await unit.publish(topics.EVENTS, marker.follow(completed, producer=PRODUCER,

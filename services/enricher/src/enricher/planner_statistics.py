@@ -7,6 +7,12 @@ So before applying a large import the enricher analyzes, in the import's own tra
 tables of whichever schema it works in: the live one or a rebuild's), every inventory table
 that changed by more than a tenth since it was last analyzed, as autovacuum would, but now.
 Small imports skip it: planned blind, they cost little, and the check would be their overhead.
+
+And after a large import, before it commits, the tables it grew by more than a tenth are
+analyzed too (an ANALYZE counts its own transaction's new rows as live). Otherwise the small
+imports after it, which skip the check, are planned on the tables as they were before it:
+measured, 100-row imports after a 100,000-row one took 181 ms in the enricher instead of 45 ms
+until autovacuum came round.
 """
 
 from __future__ import annotations
@@ -40,6 +46,30 @@ ORDER BY relname
 """
 
 
+# Grown as autovacuum would judge it once the import commits: its rows against the table's size.
+_GROWN = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = ANY($1::text[])
+  AND $2::bigint > 500 + 0.1 * greatest(c.reltuples, 0)
+ORDER BY c.relname
+"""
+
+
+async def _analyze(conn: asyncpg.Connection, tables: list[str]) -> None:
+    if tables:
+        await conn.execute("ANALYZE " + ", ".join(f"{t} ({', '.join(COLUMNS[t])})" for t in tables))
+
+
+async def refresh_after(conn: asyncpg.Connection, rows: int, *, dependencies: bool) -> list[str]:
+    """Analyze, in the import's transaction, the tables a large import of ``rows`` rows grew by a tenth."""
+    if rows < MIN_ROWS:
+        return []
+    tables = ASSET_TABLES + (DEPENDENCY_TABLES if dependencies else ())
+    grown = [r["relname"] for r in await conn.fetch(_GROWN, list(tables), rows)]
+    await _analyze(conn, grown)
+    return grown
+
+
 async def refresh_if_stale(conn: asyncpg.Connection, rows: int, *, dependencies: bool) -> list[str]:
     """Analyze the stale tables an import of ``rows`` rows will read; returns the tables analyzed.
 
@@ -49,6 +79,5 @@ async def refresh_if_stale(conn: asyncpg.Connection, rows: int, *, dependencies:
         return []
     tables = ASSET_TABLES + (DEPENDENCY_TABLES if dependencies else ())
     stale = [r["relname"] for r in await conn.fetch(_STALE, list(tables))]
-    if stale:
-        await conn.execute("ANALYZE " + ", ".join(f"{t} ({', '.join(COLUMNS[t])})" for t in stale))
+    await _analyze(conn, stale)
     return stale

@@ -115,7 +115,7 @@ class StatusHub:
         while not self.closed:
             consumer = AIOKafkaConsumer(
                 **kafka_client_options(self.settings), group_id=None, enable_auto_commit=False,
-                client_id="flow_state-dashboard", fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+                client_id="flow_state-dashboard", fetch_max_wait_ms=self.settings.fetch_idle_wait_ms,
                 auto_offset_reset="latest")
             try:
                 await consumer.start()

@@ -34,22 +34,27 @@ CMDB_KEYS = (
     DuplicateKey("serial_number", "duplicate_serial_number", "upper(regexp_replace(cell, '\\s+', '', 'g'))"),
 )
 
+# One pass per key: each row with a key learns the first row of its key from a window over the
+# rows sorted by key. The rows already in error are excluded with NOT IN, which PostgreSQL runs as
+# one hashed set: as NOT EXISTS, with the statistics of rows staged moments before, it was planned
+# as a nested loop over every error for every row (100k rows with 500 errors: 50 million
+# comparisons, 4.8 s; at 1M rows a statement ran for minutes).
 _INSERT = """
 WITH keyed AS (
     SELECT r.row_number, btrim(r.cell) AS value, {key} AS k
     FROM (SELECT s.row_number, s.cells[array_position(b.columns, $2::text)] AS cell
           FROM staged_rows s JOIN staged_batches b USING (import_id, batch_seq) WHERE s.import_id = $1) r
-    WHERE NOT EXISTS (SELECT 1 FROM row_issues i WHERE i.import_id = $1 AND i.row_number = r.row_number
-                      AND i.severity = 'error')
-), firsts AS (
-    SELECT k, min(row_number) AS first_row FROM keyed WHERE k <> '' GROUP BY k HAVING count(*) > 1
+    WHERE r.row_number NOT IN (SELECT i.row_number FROM row_issues i WHERE i.import_id = $1
+                               AND i.severity = 'error' AND i.row_number IS NOT NULL)
+), ranked AS (
+    SELECT row_number, value, min(row_number) OVER (PARTITION BY k) AS first_row
+    FROM keyed WHERE k <> ''
 )
 INSERT INTO row_issues (import_id, row_number, column_name, rule_id, agent, severity, message, value)
-SELECT $1, keyed.row_number, $2::text, $3::text, $4::text, $5::text,
-       format('%s %s also appears in row %s', $2::text, keyed.value, firsts.first_row),
-       keyed.value
-FROM keyed JOIN firsts USING (k)
-WHERE keyed.row_number > firsts.first_row
+SELECT $1, row_number, $2::text, $3::text, $4::text, $5::text,
+       format('%s %s also appears in row %s', $2::text, value, first_row), value
+FROM ranked
+WHERE row_number > first_row
 """
 
 

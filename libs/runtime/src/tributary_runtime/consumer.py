@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,6 +138,21 @@ class _SeekToStored(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
         await self.owner._seek_to_stored(assigned)
+
+
+def by_size(messages: list[Any], max_bytes: int) -> Iterator[list[Any]]:
+    """Consecutive runs of ``messages`` of at most ``max_bytes`` of values each (at least one message)."""
+    chunk: list[Any] = []
+    size = 0
+    for m in messages:
+        n = len(m.value or b"")
+        if chunk and size + n > max_bytes:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(m)
+        size += n
+    if chunk:
+        yield chunk
 
 
 class EventConsumer:
@@ -258,9 +273,10 @@ class EventConsumer:
                 batches = await self.consumer.getmany(timeout_ms=100, max_records=self.settings.max_poll_records)
                 pacing.observe(bool(batches))
                 for tp, messages in batches.items():
-                    if stop.is_set():
-                        break  # not started: the next owner of the partition fetches it again
-                    await self._process_or_abandon(tp, messages, stop)
+                    for chunk in by_size(messages, self.settings.max_transaction_bytes):
+                        if stop.is_set():
+                            break  # not started: the next owner of the partition fetches it again
+                        await self._process_or_abandon(tp, chunk, stop)
                 await self._hint_commit()
         finally:
             self.running = False

@@ -75,6 +75,10 @@ class ServiceSettings(BaseSettings):
     fetch_max_wait_ms: int = Field(default=5, ge=0)
     fetch_idle_wait_ms: int = Field(default=50, ge=0)
     max_poll_records: int = 500
+    # Messages fetched together are applied in transactions of at most this many bytes (and at
+    # least one message): a poll of 500 bulk batches (1,000 rows each) decoded at once held
+    # 584 MB in the enricher during a 1M-row import.
+    max_transaction_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
     # A message whose handler keeps failing goes to the DLQ after this many attempts.
     handler_max_attempts: int = 3
     handler_retry_backoff_s: float = 0.2

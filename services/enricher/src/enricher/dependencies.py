@@ -118,7 +118,7 @@ WITH created AS (
     ON CONFLICT (asset_id) DO NOTHING
     RETURNING asset_id
 )
-SELECT asset_id FROM created
+SELECT count(*) FROM created
 """
 
 _CLAIM_APPS = """
@@ -223,7 +223,7 @@ async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, in
     await conn.execute(_FILL_ENDPOINTS)
     await conn.execute(_ANALYZE_EDGES)
     await conn.execute(_RESOLVE, *tenant)
-    created_apps = {r["asset_id"] for r in await conn.fetch(_CREATE_APPS, *a.args)}
+    created_apps = await conn.fetchval(_CREATE_APPS, *a.args)
     await conn.execute(
         "UPDATE endpoints e SET asset_id = md5($1::uuid::text || '/' || $2::uuid::text || '/name:' || e.ref_key)::uuid"
         " WHERE e.asset_id IS NULL AND e.missing IS NULL AND e.is_app", *tenant)
@@ -237,7 +237,7 @@ async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, in
     parked = int((await conn.execute(_PARK, *tenant)).split()[-1])
     resolved = await resolve_parked(conn, a)
     updated = len(changed - created_edges)
-    return {"assets_created": len(created_apps), "dependencies_created": len(created_edges),
+    return {"assets_created": created_apps, "dependencies_created": len(created_edges),
             "dependencies_updated": updated, "dependencies_unchanged": touched - len(created_edges) - updated,
             "parked_edges": parked, "resolved_edges": resolved}
 

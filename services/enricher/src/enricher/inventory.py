@@ -65,10 +65,11 @@ async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, sou
         a.import_id, a.source)
 
 
-async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, *, placeholder: bool = False
-                         ) -> set[uuid.UUID]:
-    rows = await conn.fetch(
+async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, *, placeholder: bool = False) -> int:
+    """Create the identified rows' new assets; they go in ``created_assets``. Returns how many."""
+    return await conn.fetchval(
         """
+        WITH inserted AS (
         INSERT INTO assets (asset_id, client_account_id, engagement_id, name, is_placeholder, created_by_import,
                             last_import_id, created_at, updated_at)
         SELECT DISTINCT ON (d.asset_id) d.asset_id, $2::uuid, $3::uuid,
@@ -80,8 +81,11 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, *, pl
         ORDER BY d.asset_id, i.row_number
         ON CONFLICT (asset_id) DO NOTHING
         RETURNING asset_id
+        ), kept AS (
+            INSERT INTO created_assets SELECT asset_id FROM inserted ON CONFLICT DO NOTHING RETURNING 1
+        )
+        SELECT count(*) FROM kept
         """, *a.args, placeholder, outcome)
-    return {r["asset_id"] for r in rows}
 
 
 async def _claim(conn: asyncpg.Connection, a: Apply, outcomes: tuple[str, ...], order: str = "i.row_number DESC"
@@ -105,12 +109,10 @@ async def _claim(conn: asyncpg.Connection, a: Apply, outcomes: tuple[str, ...], 
         """, a.import_id, a.category.value, a.at, list(outcomes))
 
 
-async def _decide(conn: asyncpg.Connection, a: Apply, created: set[uuid.UUID]) -> dict[str, int]:
+async def _decide(conn: asyncpg.Connection, a: Apply, created: int) -> dict[str, int]:
     touched = await conn.fetchval("SELECT count(*) FROM touched")
-    changed = await reconciliation.decide(conn, a.policy, a.import_id, a.at)
-    updated = len(changed - created)
-    return {"assets_created": len(created), "assets_updated": updated,
-            "assets_unchanged": touched - len(created) - updated}
+    updated = (await reconciliation.decide(conn, a.policy, a.import_id, a.at)).updated
+    return {"assets_created": created, "assets_updated": updated, "assets_unchanged": touched - created - updated}
 
 
 async def _tally(conn: asyncpg.Connection) -> dict[str, int]:
@@ -151,8 +153,7 @@ async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int
     # Only hosts and addresses identify a measurement, never a name or serial column of the file.
     await conn.execute("UPDATE incoming SET source_key = NULL, mac = NULL, serial = NULL, name = NULL")
     await identification.identify(conn, a.client_account_id, a.engagement_id)
-    created: set[uuid.UUID] = set()
-    placeholders = 0
+    created = placeholders = 0
     outcomes: tuple[str, ...] = ("matched",)
     if a.policy.create_placeholders:
         # Host name and address are read only to describe the placeholders: a measurement of a
@@ -161,8 +162,7 @@ async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int
                            " WHERE row_number NOT IN (SELECT row_number FROM identified WHERE outcome = 'new')")
         await conn.execute("UPDATE incoming SET claims = claims || '{\"asset_type\": \"server\"}'::jsonb"
                            " WHERE row_number IN (SELECT row_number FROM identified WHERE outcome = 'new')")
-        created = await _create_assets(conn, a, "new", placeholder=True)
-        placeholders = len(created)
+        created = placeholders = await _create_assets(conn, a, "new", placeholder=True)
         outcomes = ("matched", "new")
     await _claim(conn, a, outcomes, order="i.claims->>'collected_at' DESC NULLS LAST, i.row_number DESC")
     counts = await _decide(conn, a, created)
@@ -214,7 +214,7 @@ async def apply_classification(conn: asyncpg.Connection, a: Apply) -> dict[str, 
         WHERE i.row_number = t.first_row
         """)
     await _claim(conn, a, ("matched",), order="i.row_number")
-    counts = await _decide(conn, a, set())
+    counts = await _decide(conn, a, 0)
     tally = await _tally(conn)
     candidates = await identification.record_candidates(conn, a.import_id, a.client_account_id, a.engagement_id,
                                                         a.category.value)
@@ -223,6 +223,7 @@ async def apply_classification(conn: asyncpg.Connection, a: Apply) -> dict[str, 
 
 
 async def apply_import(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
+    await reconciliation.start_created(conn)
     if a.category is Category.CMDB_EXPORT:
         return await apply_cmdb(conn, a)
     if a.category is Category.APP_DISCOVERY:

@@ -11,12 +11,16 @@ Because current values are a function of the claims, reverting an import is dele
 claims and deciding again: what it overwrote comes back by itself. Each attribute's
 provenance (import, source, time of the winning claim) is kept next to the values.
 
-Functions here work on the temp table ``touched(asset_id)``: the assets to decide again.
+Functions here work on the temp table ``touched(asset_id)``: the assets to decide again, and
+``created_assets(asset_id)``: those the import being applied created (``start_created``). Sets
+of asset ids stay in the database: a 1M-row import's ids, fetched into the process to be
+counted, took the enricher past 500 MB.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -37,6 +41,10 @@ NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
 TOUCHED_DDL = """
 DROP TABLE IF EXISTS pg_temp.touched;
 CREATE TEMP TABLE touched (asset_id uuid PRIMARY KEY) ON COMMIT DROP;
+"""
+CREATED_DDL = """
+DROP TABLE IF EXISTS pg_temp.created_assets;
+CREATE TEMP TABLE created_assets (asset_id uuid PRIMARY KEY) ON COMMIT DROP;
 """
 
 
@@ -94,6 +102,14 @@ FROM diff d WHERE t.asset_id = d.asset_id AND (d.changed OR t.provenance IS DIST
 RETURNING t.asset_id, d.changed
 """
 
+# How many values changed, and how many of those assets the import did not create (updated).
+_DECIDE = f"""
+WITH decided AS ({_MATERIALISE})
+SELECT count(*) FILTER (WHERE changed) AS changed,
+       count(*) FILTER (WHERE changed AND asset_id NOT IN (SELECT asset_id FROM created_assets)) AS updated
+FROM decided
+"""
+
 # Only the difference is written: an import that changes no identifier (measurements,
 # classifications, a re-import) must not delete and re-insert every identifier of its assets,
 # which costs index churn and dead rows in the table every identification reads.
@@ -133,16 +149,29 @@ async def start_touched(conn: asyncpg.Connection) -> None:
     await conn.execute(TOUCHED_DDL)
 
 
+async def start_created(conn: asyncpg.Connection) -> None:
+    """An empty ``created_assets`` for the import (or revert) about to be applied."""
+    await conn.execute(CREATED_DDL)
+
+
+@dataclass(frozen=True)
+class Decided:
+    changed: int  # touched assets whose values changed
+    updated: int  # of those, the ones not in created_assets
+
+
 async def decide(conn: asyncpg.Connection, policy: InventoryPolicy, import_id: uuid.UUID | None,
-                 at: datetime) -> set[uuid.UUID]:
-    """Decide the current values of every touched asset; returns the assets whose values changed.
+                 at: datetime) -> Decided:
+    """Decide the current values of every touched asset; count those whose values changed.
 
     ``import_id`` becomes the changed assets' last import (None keeps theirs: a revert).
     """
     # Temp tables get no statistics from autovacuum: 20,000 touched assets planned as a handful
     # turn the claim and identifier joins into nested loops.
-    await conn.execute("ANALYZE pg_temp.touched")
-    rows = await conn.fetch(_MATERIALISE, {k.lower(): v for k, v in policy.source_priorities.items()},
-                            policy.stale_after_days, import_id, at)
+    # created_assets is empty unless the caller started it (a direct call: nothing was created).
+    await conn.execute("CREATE TEMP TABLE IF NOT EXISTS created_assets (asset_id uuid PRIMARY KEY) ON COMMIT DROP;"
+                       " ANALYZE pg_temp.touched")
+    row = await conn.fetchrow(_DECIDE, {k.lower(): v for k, v in policy.source_priorities.items()},
+                              policy.stale_after_days, import_id, at)
     await conn.execute(_REFRESH_IDENTIFIERS)
-    return {r["asset_id"] for r in rows if r["changed"]}
+    return Decided(row["changed"], row["updated"])

@@ -4,8 +4,8 @@ Policies are configuration written through the API, not events. For the inventor
 function of the event log (a rebuild replays it and must come out equal), every change is kept
 as a version with the time it took effect, and an import is enriched under the version in effect
 at its own event time (the ``ValidationCompleted`` marker's ``occurred_at``; a revert's
-``ImportReverted``), however late the enricher gets to it. ``inventory_policies`` holds the
-current version, which the API shows.
+``ImportReverted``), however late the enricher gets to it. The current policy (what the API
+shows) is the latest version.
 """
 
 from __future__ import annotations
@@ -40,30 +40,22 @@ class InventoryPolicy:
 async def policy_for(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID,
                      at: datetime | None = None) -> InventoryPolicy:
     """The policy in effect at ``at`` (an event's time); the current one when ``at`` is None."""
-    if at is None:
-        row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM inventory_policies WHERE client_account_id = $1 AND engagement_id = $2",
-            client_account_id, engagement_id)
-    else:
-        row = await conn.fetchrow(
-            f"SELECT {_COLUMNS} FROM inventory_policy_versions WHERE client_account_id = $1 AND engagement_id = $2"
-            " AND effective_from <= $3 ORDER BY effective_from DESC LIMIT 1", client_account_id, engagement_id, at)
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM inventory_policy_versions WHERE client_account_id = $1 AND engagement_id = $2"
+        " AND effective_from <= coalesce($3::timestamptz, 'infinity') ORDER BY effective_from DESC LIMIT 1",
+        client_account_id, engagement_id, at)
     return InventoryPolicy() if row is None else InventoryPolicy(**dict(row))
 
 
 async def put_policy(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID,
                      policy: InventoryPolicy) -> None:
-    """Replace the current policy; it governs imports whose events are from now on."""
-    args = (client_account_id, engagement_id, {k.lower(): v for k, v in policy.source_priorities.items()},
-            policy.stale_after_days, policy.empty_overwrites, policy.create_placeholders)
-    await conn.execute(
-        "INSERT INTO inventory_policies (client_account_id, engagement_id, source_priorities, stale_after_days,"
-        " empty_overwrites, create_placeholders) VALUES ($1, $2, $3, $4, $5, $6)"
-        " ON CONFLICT (client_account_id, engagement_id) DO UPDATE SET source_priorities = EXCLUDED.source_priorities,"
-        " stale_after_days = EXCLUDED.stale_after_days, empty_overwrites = EXCLUDED.empty_overwrites,"
-        " create_placeholders = EXCLUDED.create_placeholders, updated_at = now()", *args)
-    # clock_timestamp(), not now(): two changes in one transaction are still two versions in order.
+    """A new version, in effect from now: it governs imports whose events are from now on.
+
+    clock_timestamp(), not now(): two changes in one transaction are still two versions, in order.
+    """
     await conn.execute(
         "INSERT INTO inventory_policy_versions (client_account_id, engagement_id, effective_from, source_priorities,"
         " stale_after_days, empty_overwrites, create_placeholders)"
-        " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6)", *args)
+        " VALUES ($1, $2, clock_timestamp(), $3, $4, $5, $6)",
+        client_account_id, engagement_id, {k.lower(): v for k, v in policy.source_priorities.items()},
+        policy.stale_after_days, policy.empty_overwrites, policy.create_placeholders)

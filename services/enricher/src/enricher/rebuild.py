@@ -52,7 +52,7 @@ SPEC = RebuildSpec(
                    optional=True),
     ),
     group_label="tenant",
-    carried=("inventory_policies", "inventory_policy_versions"),
+    carried=("inventory_policy_versions",),
     ordered=True,
     commit_after=("ValidationCompleted", "ImportReverted"),
     # What the live consumer writes when it dead-letters a message (keeps the staged set retryable).

@@ -1,4 +1,5 @@
-"""inventory policy versions: an import is enriched under the policy in effect when it was validated
+"""inventory policy versions: an import is enriched under the policy in effect when it was validated;
+the current policy is the latest version
 
 Revision ID: 0005
 """
@@ -30,8 +31,28 @@ def upgrade() -> None:
         SELECT client_account_id, engagement_id, '-infinity', source_priorities, stale_after_days,
                empty_overwrites, create_placeholders
         FROM inventory_policies;
+        -- The current policy is the latest version: kept once, not twice.
+        DROP TABLE inventory_policies;
         """)
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE inventory_policy_versions")
+    op.execute(
+        """
+        CREATE TABLE inventory_policies (
+            client_account_id   uuid NOT NULL,
+            engagement_id       uuid NOT NULL,
+            source_priorities   jsonb   NOT NULL DEFAULT '{}',
+            stale_after_days    integer CHECK (stale_after_days > 0),
+            empty_overwrites    boolean NOT NULL DEFAULT false,
+            create_placeholders boolean NOT NULL DEFAULT false,
+            updated_at          timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (client_account_id, engagement_id)
+        );
+        INSERT INTO inventory_policies (client_account_id, engagement_id, source_priorities, stale_after_days,
+                                        empty_overwrites, create_placeholders)
+        SELECT DISTINCT ON (client_account_id, engagement_id) client_account_id, engagement_id, source_priorities,
+               stale_after_days, empty_overwrites, create_placeholders
+        FROM inventory_policy_versions ORDER BY client_account_id, engagement_id, effective_from DESC;
+        DROP TABLE inventory_policy_versions;
+        """)

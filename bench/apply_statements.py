@@ -40,29 +40,6 @@ def row(i: int) -> list[str]:
             "production", "high", "Linux", f"SN{i:08d}", "team-a", f"DC{i % 5}"]
 
 
-class TimedConnection:
-    """The connection, every statement sent through it timed (what, seconds)."""
-
-    TIMED = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table")
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn, self.log = conn, []
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._conn, name)
-        if name not in self.TIMED:
-            return target
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            result = await target(*args, **kwargs)
-            what = args[0] if args and isinstance(args[0], str) else name
-            self.log.append((time.perf_counter() - started, " ".join(what.split())))
-            return result
-
-        return timed
-
-
 async def stage(conn: asyncpg.Connection, import_id: uuid.UUID, rows: int) -> None:
     for start in range(0, rows, 1000):
         values = [row(i) for i in range(start + 1, min(rows, start + 1000) + 1)]
@@ -83,7 +60,7 @@ async def apply_once(db: Database, rows: int, explain: bool) -> None:
     a = inventory.Apply(import_id, tenant, engagement, datetime.now(UTC), Category.CMDB_EXPORT, "upload",
                         InventoryPolicy())
     async with db.transaction() as conn:
-        timed = TimedConnection(conn)
+        timed = testing.CountingConnection(conn)
         if explain:
             original = reconciliation._DECIDE  # noqa: SLF001 - the statement whose plan is wanted
 
@@ -97,7 +74,7 @@ async def apply_once(db: Database, rows: int, explain: bool) -> None:
         counts = await inventory.apply_import(timed, a)  # type: ignore[arg-type]
     applied = time.perf_counter()
     print(f"staged {rows:,} rows in {staged - started:.2f}s; applied in {applied - staged:.2f}s: {counts}")
-    for seconds, what in sorted(timed.log, reverse=True)[:15]:
+    for seconds, what in sorted(timed.timings, reverse=True)[:15]:
         print(f"  {seconds:8.3f}s  {what[:150]}")
 
 

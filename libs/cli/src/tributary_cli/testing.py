@@ -157,24 +157,25 @@ def seeded_database_url(stack_env: dict[str, str]) -> Iterator[str]:
     around the events (an integration test's assets, claims, parked edges) would be live
     state no event explains, and every later rebuild would report them as missing.
     """
-    server_url, _, _ = stack_env["DATABASE_URL"].rpartition("/")
     name = f"tributary_seeded_{uuid.uuid4().hex[:10]}"
-    _create_database(server_url + "/postgres", name)
-    url = f"{server_url}/{name}"
+    _create_database(stack_env["DATABASE_URL"], name)
+    url = _with_database(stack_env["DATABASE_URL"], name)
     try:
         processes.migrate(stack_env | {"DATABASE_URL": url})
         yield url
     finally:
-        _drop_database(server_url + "/postgres", name)
+        _drop_database(stack_env["DATABASE_URL"], name)
 
 
 class CountingConnection:
-    """A connection that counts the statements sent through it (tests of "no query per row")."""
+    """A connection that counts the statements sent through it (tests of "no query per row"),
+    and times each one (``timings``: seconds and statement, in order; ``bench.apply_statements``)."""
 
     COUNTED = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table")
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn, self.statements = conn, 0
+        self.timings: list[tuple[float, str]] = []
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._conn, name)
@@ -183,7 +184,11 @@ class CountingConnection:
 
         async def counted(*args: Any, **kwargs: Any) -> Any:
             self.statements += 1
-            return await target(*args, **kwargs)
+            started = time.perf_counter()
+            result = await target(*args, **kwargs)
+            what = args[0] if args and isinstance(args[0], str) else name
+            self.timings.append((time.perf_counter() - started, " ".join(what.split())))
+            return result
 
         return counted
 

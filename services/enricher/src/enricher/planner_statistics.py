@@ -60,12 +60,15 @@ async def _analyze(conn: asyncpg.Connection, tables: list[str]) -> None:
         await conn.execute("ANALYZE " + ", ".join(f"{t} ({', '.join(COLUMNS[t])})" for t in tables))
 
 
+def _tables(dependencies: bool) -> list[str]:
+    return list(ASSET_TABLES + (DEPENDENCY_TABLES if dependencies else ()))
+
+
 async def refresh_after(conn: asyncpg.Connection, rows: int, *, dependencies: bool) -> list[str]:
     """Analyze, in the import's transaction, the tables a large import of ``rows`` rows grew by a tenth."""
     if rows < MIN_ROWS:
         return []
-    tables = ASSET_TABLES + (DEPENDENCY_TABLES if dependencies else ())
-    grown = [r["relname"] for r in await conn.fetch(_GROWN, list(tables), rows)]
+    grown = [r["relname"] for r in await conn.fetch(_GROWN, _tables(dependencies), rows)]
     await _analyze(conn, grown)
     return grown
 
@@ -77,7 +80,6 @@ async def refresh_if_stale(conn: asyncpg.Connection, rows: int, *, dependencies:
     """
     if rows < MIN_ROWS:
         return []
-    tables = ASSET_TABLES + (DEPENDENCY_TABLES if dependencies else ())
-    stale = [r["relname"] for r in await conn.fetch(_STALE, list(tables))]
+    stale = [r["relname"] for r in await conn.fetch(_STALE, _tables(dependencies))]
     await _analyze(conn, stale)
     return stale

@@ -20,7 +20,7 @@ from contracts import Category
 from . import dependencies, identification, reconciliation
 from .identification import identifier_columns
 from .policy import InventoryPolicy
-from .reconciliation import CLASSIFICATION, PERFORMANCE
+from .reconciliation import CLASSIFICATION, PERFORMANCE, TYPED
 
 
 @dataclass(frozen=True)
@@ -65,22 +65,37 @@ async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, sou
         a.import_id, a.source)
 
 
-async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, *, placeholder: bool = False) -> int:
-    """Create the identified rows' new assets; they go in ``created_assets``. Returns how many."""
+async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order: str = "i.row_number DESC",
+                         *, placeholder: bool = False) -> int:
+    """Create the identified rows' new assets; they go in ``created_assets``. Returns how many.
+
+    A new asset has one claim, this import's (the row ``order`` puts first, as ``_claim``
+    chooses it), so it is created with the values deciding would give it. Its fallback name
+    comes from its first row.
+    """
     return await conn.fetchval(
-        """
-        WITH inserted AS (
-        INSERT INTO assets (asset_id, client_account_id, engagement_id, name, is_placeholder, created_by_import,
-                            last_import_id, created_at, updated_at)
-        SELECT DISTINCT ON (d.asset_id) d.asset_id, $2::uuid, $3::uuid,
-               coalesce(i.claims->>'name', i.claims->>'hostname', i.claims->>'fqdn', i.claims->>'ip_address',
-                        i.claims->>'serial_number', i.claims->>'external_id', i.host, i.ip, d.asset_id::text),
-               $5, $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
-        FROM identified d JOIN incoming i USING (row_number)
-        WHERE d.outcome = $6
-        ORDER BY d.asset_id, i.row_number
-        ON CONFLICT (asset_id) DO NOTHING
-        RETURNING asset_id
+        f"""
+        WITH rows AS (
+            SELECT d.asset_id, i.* FROM identified d JOIN incoming i USING (row_number) WHERE d.outcome = $6
+        ), t AS (
+            SELECT DISTINCT ON (asset_id) asset_id,
+                   coalesce(claims->>'name', claims->>'hostname', claims->>'fqdn', claims->>'ip_address',
+                            claims->>'serial_number', claims->>'external_id', host, ip, asset_id::text) AS name
+            FROM rows ORDER BY asset_id, row_number
+        ), cur AS (
+            SELECT DISTINCT ON (asset_id) asset_id, claims AS vals,
+                   {reconciliation.provenance_entry("$1::uuid", "source", "$4::timestamptz")}::text AS entry
+            FROM rows i ORDER BY asset_id, {order}
+        ), inserted AS (
+            INSERT INTO assets (asset_id, client_account_id, engagement_id, name, {", ".join(TYPED)}, attributes,
+                                performance, classification, compliance_flags, is_placeholder, provenance,
+                                created_by_import, last_import_id, created_at, updated_at)
+            SELECT t.asset_id, $2::uuid, $3::uuid, {reconciliation.decided_values("cur.vals", "t.name")}, $5,
+                   {reconciliation.single_claim_provenance("cur.vals", "cur.entry")},
+                   $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
+            FROM t JOIN cur USING (asset_id)
+            ON CONFLICT (asset_id) DO NOTHING
+            RETURNING asset_id
         ), kept AS (
             INSERT INTO created_assets SELECT asset_id FROM inserted ON CONFLICT DO NOTHING RETURNING 1
         )
@@ -111,7 +126,7 @@ async def _claim(conn: asyncpg.Connection, a: Apply, outcomes: tuple[str, ...], 
 
 async def _decide(conn: asyncpg.Connection, a: Apply, created: int) -> dict[str, int]:
     touched = await conn.fetchval("SELECT count(*) FROM touched")
-    updated = (await reconciliation.decide(conn, a.policy, a.import_id, a.at)).updated
+    updated = await reconciliation.decide(conn, a.policy, a.import_id, a.at)  # created ones are not decided
     return {"assets_created": created, "assets_updated": updated, "assets_unchanged": touched - created - updated}
 
 
@@ -146,6 +161,9 @@ async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
                      "resolved_edges": resolved}
 
 
+LATEST_MEASUREMENT = "i.claims->>'collected_at' DESC NULLS LAST, i.row_number DESC"
+
+
 async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     """Performance on matched servers; the latest measurement per host wins within the file."""
     identity = ("hostname", "ip_address") if a.policy.create_placeholders else ()
@@ -162,9 +180,9 @@ async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int
                            " WHERE row_number NOT IN (SELECT row_number FROM identified WHERE outcome = 'new')")
         await conn.execute("UPDATE incoming SET claims = claims || '{\"asset_type\": \"server\"}'::jsonb"
                            " WHERE row_number IN (SELECT row_number FROM identified WHERE outcome = 'new')")
-        created = placeholders = await _create_assets(conn, a, "new", placeholder=True)
+        created = placeholders = await _create_assets(conn, a, "new", LATEST_MEASUREMENT, placeholder=True)
         outcomes = ("matched", "new")
-    await _claim(conn, a, outcomes, order="i.claims->>'collected_at' DESC NULLS LAST, i.row_number DESC")
+    await _claim(conn, a, outcomes, order=LATEST_MEASUREMENT)
     counts = await _decide(conn, a, created)
     tally = await _tally(conn)
     unmatched = tally.get("unidentifiable", 0) + (0 if a.policy.create_placeholders else tally.get("new", 0))

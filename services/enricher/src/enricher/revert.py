@@ -86,7 +86,7 @@ async def _undo(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     await conn.execute("DELETE FROM touched t WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.asset_id = t.asset_id)")
     # What comes back was set by the imports that remain, not by the reverted one.
     restored_edges = await dependencies.decide_edges(conn, a, changed_by=None)
-    restored = (await reconciliation.decide(conn, a.policy, None, a.at)).changed  # a revert creates nothing
+    restored = await reconciliation.decide(conn, a.policy, None, a.at)
     return {"assets_removed": removed, "assets_restored": restored,
             "dependencies_removed": edges_removed + edges_with_orphans,
             "dependencies_restored": len(restored_edges), "edges_reparked": reparked,

@@ -231,3 +231,39 @@ async def test_a_revert_that_removes_assets_removes_their_identifiers(db: Databa
                                        " AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.asset_id = i.asset_id)",
                                        inv.tenant.client_account_id)
     assert dangling == 0
+
+
+async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Database, seed: Any) -> None:
+    # Created assets skip deciding (reconciliation's module docstring): deciding them again
+    # afterwards must change nothing, neither a value nor a provenance entry.
+    inv = Inventory(db, seed)
+    await inv.apply(Category.CMDB_EXPORT,
+                    ["name", "hostname", "mac_address", "environment", "cpu_avg_pct", "regulation", "owner"],
+                    ["Web One", "web-01.corp.example", None, "production", "12.5", "PCI,SOX", "team-a"],
+                    ["", "web-01.corp.example", "AA:BB", "staging", None, None, "team-b"],  # same asset, wins
+                    [None, None, "CC:DD", None, None, None, None])  # named by nothing but its first row's MAC
+    await inv.apply(Category.CMDB_EXPORT, ["hostname", "environment", "criticality"],
+                    ["db-01.corp.example", "", "high"], policy=InventoryPolicy(empty_overwrites=True))
+    await inv.apply(Category.INFRASTRUCTURE, ["hostname", "ip_address", "cpu_avg_pct", "collected_at"],
+                    ["ghost-01", "10.0.0.99", "40", "2026-03-02"], ["ghost-01", "10.0.0.98", "70", "2026-03-01"],
+                    policy=InventoryPolicy(create_placeholders=True))
+    columns = "asset_id, name, asset_type, hostname, fqdn, ip_address, mac_address, serial_number, external_id," \
+              " source, environment, criticality, operating_system, attributes, performance, classification," \
+              " compliance_flags, provenance, is_placeholder, last_import_id, updated_at"
+    tenant = (inv.tenant.client_account_id, inv.tenant.engagement_id)
+    query = f"SELECT {columns} FROM assets WHERE client_account_id = $1 AND engagement_id = $2 ORDER BY asset_id"
+    async with db.transaction() as conn:
+        created = [dict(r) for r in await conn.fetch(query, *tenant)]
+        await reconciliation.start_touched(conn)
+        await conn.execute("INSERT INTO touched SELECT asset_id FROM assets WHERE client_account_id = $1"
+                           " AND engagement_id = $2", *tenant)
+        decided = await reconciliation.decide(conn, InventoryPolicy(), uuid.uuid4(), inv.at(60))
+        after = [dict(r) for r in await conn.fetch(query, *tenant)]
+    assert len(created) == 4
+    assert decided == 0
+    assert after == created
+    by_name = {a["name"]: a for a in created}
+    web = by_name["web-01.corp.example"]
+    assert (web["environment"], web["mac_address"], web["attributes"]) == ("staging", "AA:BB", {"owner": "team-b"})
+    assert set(web["provenance"]) == {"hostname", "mac_address", "environment", "owner"}
+    assert by_name["ghost-01"]["performance"] == {"cpu_avg_pct": 40, "collected_at": "2026-03-02"}

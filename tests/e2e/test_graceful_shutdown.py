@@ -1,20 +1,28 @@
 """SIGTERM lands while the validator, then the enricher, is inside its phase's transaction: each
 process rolls the batch back and exits with code 0 within 10 s; once restarted, the import
-completes with exact counts and nothing twice."""
+completes with exact counts and nothing twice.
+
+SIGTERM also lands while ingest checks a large upload (in a thread, which cancelling the
+request cannot stop): ingest exits within 10 s, the upload is refused, and nothing of it was
+written or published."""
 
 from __future__ import annotations
 
 import asyncio
+import io
 import signal
 import subprocess
+import threading
 import time
 
 import asyncpg
+import httpx
 import pytest
+from openpyxl import Workbook
 
 from contracts import Tenant
 from tributary_cli.client import TributaryClient
-from tributary_cli.testing import cmdb_file, phase_held_at
+from tributary_cli.testing import cmdb_file, phase_held_at, sessions_waiting_on_a_lock
 from tributary_cli.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -102,3 +110,155 @@ def test_sigterm_mid_phase_exits_cleanly_and_loses_nothing(client: TributaryClie
     events = [e["event_type"] for e in flow["timeline"]]
     assert events.count("ValidationCompleted") == 1 and events.count("EnrichmentCompleted") == 1
     assert "ImportFailed" not in events
+
+
+# A workbook checked at about 50 µs a row: some 15 s of checking, longer than the exit may take.
+LARGE_XLSX_ROWS = 300_000
+
+
+def large_workbook(rows: int) -> bytes:
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("hosts")
+    sheet.append(["hostname", "ip_address", "environment"])
+    for i in range(1, rows + 1):
+        sheet.append([f"large-{i:06d}.corp.example", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", "production"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def wait_for_line(process: ServiceProcess, offset: int, text: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        said = (process.log_dir / process.log_name).read_bytes()[offset:].decode(errors="replace")
+        if text in said:
+            return said
+        time.sleep(0.05)
+    raise TimeoutError(f"{process.name} never logged {text!r}")
+
+
+@pytest.mark.timeout(600)
+def test_sigterm_while_an_upload_is_checked_exits_within_10s_and_publishes_nothing(
+        client: TributaryClient, database_url: str, tenant: Tenant, pipeline: dict[str, ServiceProcess]) -> None:
+    ingest = pipeline["ingest"]
+    workbook = large_workbook(LARGE_XLSX_ROWS)
+    log_size = (ingest.log_dir / ingest.log_name).stat().st_size
+    answer: list[httpx.Response | Exception] = []
+
+    def upload() -> None:
+        try:
+            answer.append(client.upload_bytes(workbook, "large.xlsx", "cmdb_export", idempotency_key="large-1"))
+        except httpx.HTTPError as exc:  # the connection closes under the request
+            answer.append(exc)
+
+    uploading = threading.Thread(target=upload)
+    uploading.start()
+    wait_for_line(ingest, log_size, "checking upload large.xlsx", timeout=120)
+    code, took = sigterm_and_wait(ingest)
+    uploading.join(timeout=30)
+    print(f"ingest: SIGTERM while checking, exit code {code} after {took:.1f}s")
+    assert code == 0, f"ingest did not exit with 0 within {EXIT_WITHIN_S}s of SIGTERM (code {code})"
+    said = (ingest.log_dir / ingest.log_name).read_bytes()[log_size:].decode(errors="replace")
+    assert "upload abandoned while being checked" in said, said[-3000:]
+    assert len(answer) == 1
+    assert isinstance(answer[0], httpx.Response) and answer[0].status_code == 503, answer[0]
+
+    async def written() -> tuple[int, int]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            receipts = await conn.fetchval("SELECT count(*) FROM ingest.data_imports WHERE client_account_id = $1",
+                                           tenant.client_account_id)
+            keys = await conn.fetchval("SELECT count(*) FROM ingest.idempotency_keys WHERE client_account_id = $1",
+                                       tenant.client_account_id)
+            return receipts, keys
+        finally:
+            await conn.close()
+
+    assert asyncio.run(written()) == (0, 0), "an abandoned upload left a receipt or a bound idempotency key"
+    ingest.start()
+    ingest.wait_healthy()
+    # The restarted ingest takes uploads again, the same idempotency key included.
+    receipt = client.upload_bytes(cmdb_file("after-sigterm", 50, 100), "hosts.csv", "cmdb_export",
+                                  idempotency_key="large-1")
+    assert receipt.status_code == 202, receipt.text
+    flow = client.wait_for_flow(receipt.json()["flow_id"], timeout=120)
+    assert flow["master"]["status"] == "completed"
+    assert flow["child"]["phase_state"]["validation"]["record_count"] == 50
+
+
+PUBLISHED_ROWS = 100_000
+
+
+async def receipt_status(database_url: str, tenant: Tenant, filename: str) -> str | None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval("SELECT status FROM ingest.data_imports WHERE client_account_id = $1"
+                                   " AND filename = $2", tenant.client_account_id, filename)
+    finally:
+        await conn.close()
+
+
+async def sigterm_before_receipt_is_marked(database_url: str, tenant: Tenant, process: ServiceProcess
+                                           ) -> tuple[int | None, float]:
+    """Once the upload is publishing, hold its receipt's final update; SIGTERM while it waits there."""
+    deadline = time.monotonic() + 120
+    while await receipt_status(database_url, tenant, "published.csv") != "receiving":
+        assert time.monotonic() < deadline, "the upload never started publishing"
+        await asyncio.sleep(0.02)
+    admin = await asyncpg.connect(database_url)
+    try:
+        async with admin.transaction():
+            await admin.execute("LOCK TABLE ingest.data_imports IN EXCLUSIVE MODE")
+            while not await sessions_waiting_on_a_lock(admin, "tributary-ingest"):
+                assert time.monotonic() < deadline, "the upload never reached its receipt's final update"
+                await asyncio.sleep(0.02)
+            return await asyncio.to_thread(sigterm_and_wait, process)
+    finally:
+        await admin.close()
+
+
+@pytest.mark.timeout(900)
+def test_sigterm_while_an_upload_is_published_exits_within_10s_and_the_retry_completes_it_exactly(
+        client: TributaryClient, database_url: str, tenant: Tenant, pipeline: dict[str, ServiceProcess]) -> None:
+    # The signal lands after every batch is out but before the receipt says so: the request
+    # outlives its 3 s and is abandoned, the client is not told the upload was accepted. The
+    # retry with the idempotency key publishes it again under the same ids: every batch out
+    # twice, each counted once.
+    ingest = pipeline["ingest"]
+    content = cmdb_file("published", PUBLISHED_ROWS, INVALID_EVERY)
+    answer: list[httpx.Response | Exception] = []
+
+    def upload() -> None:
+        try:
+            answer.append(client.upload_bytes(content, "published.csv", "cmdb_export", idempotency_key="pub-1"))
+        except httpx.HTTPError as exc:
+            answer.append(exc)
+
+    uploading = threading.Thread(target=upload)
+    uploading.start()
+    code, took = asyncio.run(sigterm_before_receipt_is_marked(database_url, tenant, ingest))
+    uploading.join(timeout=30)
+    print(f"ingest: SIGTERM while publishing, exit code {code} after {took:.1f}s; answer {answer[0]!r}")
+    assert code == 0, f"ingest did not exit with 0 within {EXIT_WITHIN_S}s of SIGTERM (code {code})"
+    assert len(answer) == 1
+    assert isinstance(answer[0], httpx.Response) and answer[0].status_code == 503, answer[0]
+    assert answer[0].json()["detail"]["code"] == "shutting_down"
+    assert asyncio.run(receipt_status(database_url, tenant, "published.csv")) == "receiving"
+    ingest.start()
+    ingest.wait_healthy()
+
+    retried = client.upload_bytes(content, "published.csv", "cmdb_export", idempotency_key="pub-1")
+    assert retried.status_code == 202, retried.text
+    flow = client.wait_for_flow(retried.json()["flow_id"], timeout=600)
+    assert flow["master"]["status"] == "completed", flow["child"]["error_message"]
+    invalid = PUBLISHED_ROWS // INVALID_EVERY
+    validation, enrichment = flow["child"]["phase_state"]["validation"], flow["child"]["phase_state"]["enrichment"]
+    assert (validation["record_count"], validation["valid_count"], validation["invalid_count"]) == (
+        PUBLISHED_ROWS, PUBLISHED_ROWS - invalid, invalid)
+    assert (enrichment["assets_created"], enrichment["rows_applied"]) == (PUBLISHED_ROWS - invalid,
+                                                                          PUBLISHED_ROWS - invalid)
+    assert asyncio.run(outcome(database_url, tenant)) == (PUBLISHED_ROWS - invalid, PUBLISHED_ROWS - invalid,
+                                                          invalid, 1)
+    assert asyncio.run(receipt_status(database_url, tenant, "published.csv")) == "uploaded"
+    events = [e["event_type"] for e in flow["timeline"]]
+    assert events.count("ValidationCompleted") == 1 and events.count("EnrichmentCompleted") == 1

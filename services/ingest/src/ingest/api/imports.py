@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -48,7 +49,7 @@ def _receipt(row: dict) -> ImportReceipt:
 
 
 @router.post("", status_code=202, response_model=ImportReceipt,
-             responses={422: {"model": Rejection}, 413: {"model": Rejection}})
+             responses={422: {"model": Rejection}, 413: {"model": Rejection}, 503: {"model": Rejection}})
 async def submit_import(
     ctx: ContextDep,
     db: DbDep,
@@ -76,6 +77,16 @@ async def submit_import(
                                         batch_rows=settings.batch_rows, traceparent=traceparent)
     except UploadRejected as exc:
         return _reject(413 if exc.code == "too_large" else 422, exc)
+    except asyncio.CancelledError:
+        # The process is stopping and the upload outlived the grace open requests get: it was
+        # abandoned (uploads.py). The cancellation ends this request, and an answer saying so
+        # beats the bare 500 the server would send in its place.
+        return JSONResponse(
+            {"detail": UploadRejected(
+                "shutting_down", "The service stopped before the upload was accepted. Send it again"
+                " (with the same Idempotency-Key, if it had one: the import is then finished, not repeated).",
+            ).to_dict()},
+            status_code=503, headers={"Retry-After": "5"})
     body = _receipt(accepted.receipt).model_dump(mode="json")
     return JSONResponse(body, status_code=200 if accepted.replayed else 202)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -98,3 +100,35 @@ def test_no_key_a_wrong_key_and_a_revoked_key_are_refused(pipeline: dict[str, Se
         wait_until(lambda p=process: httpx.get(f"{p.url}/v1/whoami", headers=client.headers).status_code == 401,
                    f"{process.name} still accepts a revoked key")
     assert client.upload_bytes(CMDB, "late.csv", "cmdb_export").status_code == 401
+
+
+def test_keys_create_and_revoke_from_the_cli(pipeline: dict[str, ServiceProcess], stack_env: dict[str, str]) -> None:
+    # What an operator types: `tributary keys create`, then the printed key works everywhere for
+    # that tenant only, until `tributary keys revoke`.
+    tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
+    cli = [str(Path(sys.executable).parent / "tributary"), "keys"]
+    env = os.environ | stack_env
+    created = subprocess.run([*cli, "create", "--client-account-id", str(tenant.client_account_id),
+                              "--engagement-id", str(tenant.engagement_id), "--label", "cli"],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    # "key id   <id>" and "api key  <key>"
+    printed = {line[:7]: line[7:].strip() for line in created.stdout.splitlines()
+               if line.startswith(("key id ", "api key"))}
+    key_id, api_key = printed["key id "], printed["api key"]
+    assert api_key.startswith(f"trb_{key_id}_") and "It is not shown again." in created.stdout
+    headers = {"Authorization": f"Bearer {api_key}"}
+    for process in pipeline.values():
+        wait_until(lambda p=process: httpx.get(f"{p.url}/v1/whoami", headers=headers).status_code == 200,
+                   f"{process.name} never accepted the key made by the CLI")
+        me = httpx.get(f"{process.url}/v1/whoami", headers=headers).json()
+        assert (me["client_account_id"], me["engagement_id"]) == (str(tenant.client_account_id),
+                                                                  str(tenant.engagement_id))
+    revoked = subprocess.run([*cli, "revoke", key_id], env=env, capture_output=True, text=True, timeout=120)
+    assert revoked.returncode == 0 and f"key {key_id} revoked" in revoked.stdout, revoked.stderr
+    for process in pipeline.values():
+        wait_until(lambda p=process: httpx.get(f"{p.url}/v1/whoami", headers=headers).status_code == 401,
+                   f"{process.name} still accepts a key revoked by the CLI")
+    unknown = subprocess.run([*cli, "revoke", "nosuchkey"], env=env, capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert unknown.stderr.startswith("Revoking key nosuchkey failed:"), unknown.stderr

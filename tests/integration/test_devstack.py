@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -124,3 +127,27 @@ def test_up_reuse_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_load_env_without_dev_env(tmp_path: Path) -> None:
     # Containers have no .tributary/dev.env; `tributary migrate` then relies on the environment.
     assert devstack.load_env(tmp_path / "nothing-here") == {}
+
+
+def test_cli_dev_up_and_down(tmp_path: Path) -> None:
+    # `tributary dev up` / `dev down` as typed on a fresh laptop: nothing configured, so both the
+    # broker and an embedded PostgreSQL are started, then stopped.
+    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")}
+    env["TRIBUTARY_STATE_DIR"] = str(tmp_path / "state")
+    cli = str(Path(sys.executable).parent / "tributary")
+    up = subprocess.run([cli, "dev", "up"], env=env, capture_output=True, text=True, timeout=300)
+    try:
+        assert up.returncode == 0, up.stderr
+        lines = up.stdout.splitlines()
+        assert lines[0].startswith("broker   127.0.0.1:") and lines[0].endswith("(started)"), lines
+        assert lines[1].startswith("database postgresql://") and lines[1].endswith("(started)"), lines
+        written = devstack.load_env(tmp_path / "state")
+        assert lines[0].split()[1] == written["KAFKA_BOOTSTRAP_SERVERS"]
+        assert _accepts(int(written["KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1]))
+        # Up again: the same broker and database (same addresses), nothing started twice.
+        again = subprocess.run([cli, "dev", "up"], env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and again.stdout.splitlines()[:2] == lines[:2], again.stdout + again.stderr
+    finally:
+        down = subprocess.run([cli, "dev", "down"], env=env, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0 and "dev stack stopped" in down.stdout, down.stderr
+    assert not _accepts(int(written["KAFKA_BOOTSTRAP_SERVERS"].rsplit(":", 1)[1]))

@@ -148,25 +148,36 @@ ANALYZE pg_temp.touched, pg_temp.deciding;
 # Only the difference is written: an import that changes no identifier (measurements,
 # classifications, a re-import) must not delete and re-insert every identifier of its assets,
 # which costs index churn and dead rows in the table every identification reads.
-_REFRESH_IDENTIFIERS = """
+# The identifiers an asset ``a`` is found by, from its current values (as a LATERAL VALUES list
+# of (kind, value); NULL values are none), no (kind, value) twice. Its source keys come from its claims.
+IDENTIFIER_VALUES = """(VALUES
+    ('fqdn', lower(coalesce(a.fqdn, CASE WHEN a.hostname LIKE '%.%' THEN a.hostname END))),
+    ('fqdn', CASE WHEN a.hostname LIKE '%.%' AND a.fqdn IS NOT NULL AND lower(a.hostname) <> lower(a.fqdn)
+                  THEN lower(a.hostname) END),
+    ('host', NULLIF(split_part(lower(coalesce(a.hostname, a.fqdn)), '.', 1), '')),
+    ('ip', lower(a.ip_address)), ('mac', lower(a.mac_address)), ('serial', upper(a.serial_number)),
+    ('name', lower(a.name))) AS k(kind, value)"""
+
+
+def source_key(claimed_source: str, claim_source: str, external_id: str) -> str:
+    return f"lower(coalesce({claimed_source}, {claim_source})) || '|' || lower({external_id})"
+
+
+# Created assets are left out: they were given their identifiers as they were created.
+_REFRESH_IDENTIFIERS = f"""
 DROP TABLE IF EXISTS pg_temp.wanted_identifiers;
 CREATE TEMP TABLE wanted_identifiers ON COMMIT DROP AS
 SELECT DISTINCT a.client_account_id, a.engagement_id, k.kind, k.value, a.asset_id
-FROM assets a JOIN touched USING (asset_id)
-CROSS JOIN LATERAL (VALUES
-    ('fqdn', lower(coalesce(a.fqdn, CASE WHEN a.hostname LIKE '%.%' THEN a.hostname END))),
-    ('fqdn', CASE WHEN a.hostname LIKE '%.%' THEN lower(a.hostname) END),
-    ('host', NULLIF(split_part(lower(coalesce(a.hostname, a.fqdn)), '.', 1), '')),
-    ('ip', lower(a.ip_address)), ('mac', lower(a.mac_address)), ('serial', upper(a.serial_number)),
-    ('name', lower(a.name))) AS k(kind, value)
+FROM assets a JOIN deciding USING (asset_id)
+CROSS JOIN LATERAL {IDENTIFIER_VALUES}
 WHERE k.value IS NOT NULL
 UNION
 SELECT a.client_account_id, a.engagement_id, 'source_key',
-       lower(coalesce(cl.claims->>'source', cl.source)) || '|' || lower(cl.claims->>'external_id'), a.asset_id
-FROM assets a JOIN touched USING (asset_id) JOIN asset_claims cl USING (asset_id)
+       {source_key("cl.claims->>'source'", "cl.source", "cl.claims->>'external_id'")}, a.asset_id
+FROM assets a JOIN deciding USING (asset_id) JOIN asset_claims cl USING (asset_id)
 WHERE cl.claims->>'external_id' IS NOT NULL;
 ANALYZE pg_temp.wanted_identifiers;
-DELETE FROM asset_identifiers ai USING touched t
+DELETE FROM asset_identifiers ai USING deciding t
 WHERE ai.asset_id = t.asset_id
   AND NOT EXISTS (SELECT 1 FROM wanted_identifiers w
                   WHERE w.asset_id = ai.asset_id AND w.kind = ai.kind AND w.value = ai.value
@@ -192,14 +203,14 @@ async def start_created(conn: asyncpg.Connection) -> None:
 async def decide(conn: asyncpg.Connection, policy: InventoryPolicy, import_id: uuid.UUID | None,
                  at: datetime) -> int:
     """Decide the current values of every touched asset the import did not create, and refresh
-    every touched asset's identifiers; returns how many assets' values changed.
+    their identifiers; returns how many assets' values changed.
 
     ``import_id`` becomes the changed assets' last import (None keeps theirs: a revert).
     """
     await conn.execute(_DECIDING)
-    changed = 0
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM deciding)"):
-        changed = await conn.fetchval(_DECIDE, {k.lower(): v for k, v in policy.source_priorities.items()},
-                                      policy.stale_after_days, import_id, at)
+    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM deciding)"):
+        return 0
+    changed = await conn.fetchval(_DECIDE, {k.lower(): v for k, v in policy.source_priorities.items()},
+                                  policy.stale_after_days, import_id, at)
     await conn.execute(_REFRESH_IDENTIFIERS)
     return changed

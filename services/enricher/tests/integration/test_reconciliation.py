@@ -242,8 +242,9 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
                     ["Web One", "web-01.corp.example", None, "production", "12.5", "PCI,SOX", "team-a"],
                     ["", "web-01.corp.example", "AA:BB", "staging", None, None, "team-b"],  # same asset, wins
                     [None, None, "CC:DD", None, None, None, None])  # named by nothing but its first row's MAC
-    await inv.apply(Category.CMDB_EXPORT, ["hostname", "environment", "criticality"],
-                    ["db-01.corp.example", "", "high"], policy=InventoryPolicy(empty_overwrites=True))
+    await inv.apply(Category.CMDB_EXPORT, ["hostname", "environment", "criticality", "external_id", "source"],
+                    ["db-01.corp.example", "", "high", "CI-7", "ServiceNow"],
+                    ["db-02", "", "low", "CI-8", ""], policy=InventoryPolicy(empty_overwrites=True))
     await inv.apply(Category.INFRASTRUCTURE, ["hostname", "ip_address", "cpu_avg_pct", "collected_at"],
                     ["ghost-01", "10.0.0.99", "40", "2026-03-02"], ["ghost-01", "10.0.0.98", "70", "2026-03-01"],
                     policy=InventoryPolicy(create_placeholders=True))
@@ -252,16 +253,23 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
               " compliance_flags, provenance, is_placeholder, last_import_id, updated_at"
     tenant = (inv.tenant.client_account_id, inv.tenant.engagement_id)
     query = f"SELECT {columns} FROM assets WHERE client_account_id = $1 AND engagement_id = $2 ORDER BY asset_id"
+    identifiers = ("SELECT kind, value, asset_id FROM asset_identifiers WHERE client_account_id = $1"
+                   " AND engagement_id = $2 ORDER BY 1, 2, 3")
     async with db.transaction() as conn:
         created = [dict(r) for r in await conn.fetch(query, *tenant)]
+        indexed = [tuple(r) for r in await conn.fetch(identifiers, *tenant)]
         await reconciliation.start_touched(conn)
         await conn.execute("INSERT INTO touched SELECT asset_id FROM assets WHERE client_account_id = $1"
                            " AND engagement_id = $2", *tenant)
         decided = await reconciliation.decide(conn, InventoryPolicy(), uuid.uuid4(), inv.at(60))
         after = [dict(r) for r in await conn.fetch(query, *tenant)]
-    assert len(created) == 4
+        reindexed = [tuple(r) for r in await conn.fetch(identifiers, *tenant)]
+    assert len(created) == 5
     assert decided == 0
     assert after == created
+    assert reindexed == indexed
+    assert {(kind, value) for kind, value, _ in indexed if kind == "source_key"} == {
+        ("source_key", "servicenow|ci-7"), ("source_key", "upload|ci-8")}
     by_name = {a["name"]: a for a in created}
     web = by_name["web-01.corp.example"]
     assert (web["environment"], web["mac_address"], web["attributes"]) == ("staging", "AA:BB", {"owner": "team-b"})

@@ -145,9 +145,6 @@ SELECT asset_id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM created_assets n 
 ANALYZE pg_temp.touched, pg_temp.deciding;
 """
 
-# Only the difference is written: an import that changes no identifier (measurements,
-# classifications, a re-import) must not delete and re-insert every identifier of its assets,
-# which costs index churn and dead rows in the table every identification reads.
 # The identifiers an asset ``a`` is found by, from its current values (as a LATERAL VALUES list
 # of (kind, value); NULL values are none), no (kind, value) twice. Its source keys come from its claims.
 IDENTIFIER_VALUES = """(VALUES
@@ -163,7 +160,10 @@ def source_key(claimed_source: str, claim_source: str, external_id: str) -> str:
     return f"lower(coalesce({claimed_source}, {claim_source})) || '|' || lower({external_id})"
 
 
-# Created assets are left out: they were given their identifiers as they were created.
+# Only the difference is written: an import that changes no identifier (measurements,
+# classifications, a re-import) must not delete and re-insert every identifier of its assets,
+# which costs index churn and dead rows in the table every identification reads. Created assets
+# are left out: they were given their identifiers as they were created.
 _REFRESH_IDENTIFIERS = f"""
 DROP TABLE IF EXISTS pg_temp.wanted_identifiers;
 CREATE TEMP TABLE wanted_identifiers ON COMMIT DROP AS

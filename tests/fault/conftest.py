@@ -2,7 +2,7 @@
 
 Knobs (environment):
   TRIBUTARY_FAULT_SEED         seed of the files and of the kill schedule (default 20261125)
-  TRIBUTARY_FAULT_ROWS         rows per file (default 20000)
+  TRIBUTARY_FAULT_ROWS         rows per file (default 30000)
   TRIBUTARY_FAULT_KILLS        kills in the disturbed run (default 24, at least 4)
   TRIBUTARY_FAULT_GAP_S        "lo,hi": seconds between kills (default "0.3,1.8")
   TRIBUTARY_FAULT_RESTART_S    "lo,hi": delay of a delayed restart (default "0.1,1.5"; half restart at once)
@@ -34,7 +34,7 @@ DEFAULT_SEED = 20261125
 def fault_settings() -> harness.FaultSettings:
     settings = harness.FaultSettings(
         seed=harness.env_int("TRIBUTARY_FAULT_SEED", DEFAULT_SEED),
-        rows=harness.env_int("TRIBUTARY_FAULT_ROWS", 20_000),
+        rows=harness.env_int("TRIBUTARY_FAULT_ROWS", 30_000),
         kills=harness.env_int("TRIBUTARY_FAULT_KILLS", 24),
         gap_s=harness.env_range("TRIBUTARY_FAULT_GAP_S", (0.3, 1.8)),
         restart_s=harness.env_range("TRIBUTARY_FAULT_RESTART_S", (0.1, 1.5)),

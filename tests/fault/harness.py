@@ -365,7 +365,9 @@ def kill_schedule(seed: int, count: int, *, gap_s: tuple[float, float], restart_
         aimed = victim == "ingest" and sum(k.service == "ingest" for k in kills) < aimed_ingest
         kills.append(Kill(i + 1, round(rng.uniform(*gap_s), 3), victim,
                           0.0 if rng.random() < 0.5 else round(rng.uniform(*restart_s), 3),
-                          round(rng.uniform(0.05, 1.5), 3), aimed))
+                          # An upload of the test's files takes about half a second: aimed later, the kill
+                          # found no upload in flight and never fired.
+                          round(rng.uniform(0.02, 0.3), 3), aimed))
     plain = [k for k in kills if not k.aimed]
     block = {k.index: i * files // max(len(plain), 1) for i, k in enumerate(plain)}
     return [replace(k, file_index=block.get(k.index, 0)) for k in kills]

@@ -127,6 +127,22 @@ def large_workbook(rows: int) -> bytes:
     return out.getvalue()
 
 
+def upload_in_background(client: TributaryClient, content: bytes, filename: str, idempotency_key: str
+                         ) -> tuple[threading.Thread, list[httpx.Response | Exception]]:
+    """A CMDB upload on a thread of its own; its answer (or the error if the connection drops) lands in the list."""
+    answer: list[httpx.Response | Exception] = []
+
+    def upload() -> None:
+        try:
+            answer.append(client.upload_bytes(content, filename, "cmdb_export", idempotency_key=idempotency_key))
+        except httpx.HTTPError as exc:
+            answer.append(exc)
+
+    uploading = threading.Thread(target=upload)
+    uploading.start()
+    return uploading, answer
+
+
 def wait_for_line(process: ServiceProcess, offset: int, text: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -143,16 +159,7 @@ def test_sigterm_while_an_upload_is_checked_exits_within_10s_and_publishes_nothi
     ingest = pipeline["ingest"]
     workbook = large_workbook(LARGE_XLSX_ROWS)
     log_size = (ingest.log_dir / ingest.log_name).stat().st_size
-    answer: list[httpx.Response | Exception] = []
-
-    def upload() -> None:
-        try:
-            answer.append(client.upload_bytes(workbook, "large.xlsx", "cmdb_export", idempotency_key="large-1"))
-        except httpx.HTTPError as exc:  # the connection closes under the request
-            answer.append(exc)
-
-    uploading = threading.Thread(target=upload)
-    uploading.start()
+    uploading, answer = upload_in_background(client, workbook, "large.xlsx", "large-1")
     wait_for_line(ingest, log_size, "checking upload large.xlsx", timeout=120)
     code, took = sigterm_and_wait(ingest)
     uploading.join(timeout=30)
@@ -226,16 +233,7 @@ def test_sigterm_while_an_upload_is_published_exits_within_10s_and_the_retry_com
     # twice, each counted once.
     ingest = pipeline["ingest"]
     content = cmdb_file("published", PUBLISHED_ROWS, INVALID_EVERY)
-    answer: list[httpx.Response | Exception] = []
-
-    def upload() -> None:
-        try:
-            answer.append(client.upload_bytes(content, "published.csv", "cmdb_export", idempotency_key="pub-1"))
-        except httpx.HTTPError as exc:
-            answer.append(exc)
-
-    uploading = threading.Thread(target=upload)
-    uploading.start()
+    uploading, answer = upload_in_background(client, content, "published.csv", "pub-1")
     code, took = asyncio.run(sigterm_before_receipt_is_marked(database_url, tenant, ingest))
     uploading.join(timeout=30)
     print(f"ingest: SIGTERM while publishing, exit code {code} after {took:.1f}s; answer {answer[0]!r}")

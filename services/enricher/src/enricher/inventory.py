@@ -20,7 +20,7 @@ from contracts import Category
 from . import dependencies, identification, reconciliation
 from .identification import identifier_columns
 from .policy import InventoryPolicy
-from .reconciliation import CLASSIFICATION, PERFORMANCE, TYPED
+from .reconciliation import CLASSIFICATION, NAME_FROM, PERFORMANCE, TYPED
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,7 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
             SELECT d.asset_id, i.* FROM identified d JOIN incoming i USING (row_number) WHERE d.outcome = $6
         ), t AS (
             SELECT DISTINCT ON (asset_id) asset_id,
-                   coalesce(claims->>'name', claims->>'hostname', claims->>'fqdn', claims->>'ip_address',
-                            claims->>'serial_number', claims->>'external_id', host, ip, asset_id::text) AS name
+                   coalesce({", ".join(f"claims->>'{n}'" for n in NAME_FROM)}, host, ip, asset_id::text) AS name
             FROM rows ORDER BY asset_id, row_number
         ), cur AS (
             SELECT DISTINCT ON (asset_id) asset_id, claims AS vals,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from contracts import Phase
+from tributary_runtime.db import dumps  # the pool's jsonb encoder: the same jsonb either way
 
 from .projection import Flow
 
@@ -64,18 +64,13 @@ _JSON = {name: [i for i, c in enumerate(cols) if TYPES[c] == "jsonb"]
          for name, cols in (("master", MASTER), ("child", CHILD), ("step", STEP), ("timeline", TIMELINE))}
 
 
-def _json(value: object) -> str:
-    """As the pool's jsonb encoder writes JSON (tributary_runtime.db): the same jsonb either way."""
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
 async def _write(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]], json_columns: list[int]) -> None:
     """Rows (tuples) as one statement: transposed into columns, jsonb columns serialised as the pool does."""
     if not rows:
         return
     columns = [list(c) for c in zip(*rows, strict=True)]
     for i in json_columns:
-        columns[i] = [_json(v) for v in columns[i]]
+        columns[i] = [dumps(v) for v in columns[i]]
     await conn.execute(sql, *columns)
 
 
@@ -111,8 +106,8 @@ async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid
     await _write(conn, UPSERT_STEP, [_step_row(f.flow_id, step) for f in flows for step in f.steps.values()],
                  _JSON["step"])
     timeline = [
-        (f.flow_id, e["seq"], uuid.UUID(e["event_id"]), e["event_type"], e["phase"], e["producer"],
-         datetime.fromisoformat(e["occurred_at"]), e["detail"])
+        (f.flow_id, e["seq"], e["event_id"], e["event_type"], e["phase"], e["producer"], e["occurred_at"],
+         e["detail"])
         for f in flows for e in f.timeline if e["seq"] >= first_seq.get(f.flow_id, 1)
     ]
     await _write(conn, INSERT_TIMELINE, timeline, _JSON["timeline"])

@@ -98,8 +98,9 @@ def new_flow(envelope: Envelope[Any]) -> Flow:
 def apply(flow: Flow | None, envelope: Envelope[Any]) -> Flow:
     flow = flow or new_flow(envelope)
     step = _STEPS.get(envelope.event_type)
-    entry = {"seq": flow.version + 1, "event_id": str(envelope.event_id), "event_type": envelope.event_type,
-             "producer": envelope.producer, "occurred_at": envelope.occurred_at.isoformat()}
+    # The timeline row as flows.save writes it: ids and times stay typed (no text round trip per event).
+    entry = {"seq": flow.version + 1, "event_id": envelope.event_id, "event_type": envelope.event_type,
+             "producer": envelope.producer, "occurred_at": envelope.occurred_at}
     if step is not None and (flow.status not in TERMINAL or envelope.event_type in AFTER_END):
         flow = step(flow, envelope.payload, envelope.occurred_at)
     return _with(flow, version=flow.version + 1, updated_at=max(flow.updated_at, envelope.occurred_at),

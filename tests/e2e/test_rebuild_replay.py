@@ -265,6 +265,8 @@ def test_flow_state_rebuild_while_importing_verifies_and_swaps_under_the_live_se
           f"{swap.get('terminated_sessions')} live sessions ended; imports started during the rebuild: "
           f"{sum(1 for *_, at in during if started < at < finished)}")
     assert code == 0, json.dumps(report)[:4000]
+    # The bulk ran in reader processes side by side (one per core), the catch-up in the command's own.
+    assert report["readers"] == report["bulk"]["readers"] == min(os.cpu_count() or 1, 8)
     assert report["verification"]["equal"], report["verification"]
     assert swap["swapped"] and swap["verification"]["equal"], swap
     assert any(started < at < finished for *_, at in during), "no import was flowing during the rebuild"
@@ -347,6 +349,7 @@ def test_enricher_rebuild_verifies_and_swaps(client: TributaryClient, stack_env:
     print_speed(report)
     assert set(report["carried_tables"]) == {"inventory_policy_versions"}
     assert code == 0 and report["verification"]["equal"], report["verification"]
+    assert report["readers"] == 1  # the enricher's replay keeps one order across partitions
     assert report["swap"]["swapped"], report["swap"]
     # Nothing the rebuild's handler would have published left the process.
     assert any("EnrichmentCompleted" in k for k in report["suppressed_publishes"])

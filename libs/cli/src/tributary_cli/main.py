@@ -189,7 +189,7 @@ SWAP_HELP = ("swap the rebuilt tables in (one transaction; the live service keep
 
 
 def _rebuild(module: str, swap: bool, allow_differences: bool, schema: str | None, lock_timeout: float,
-             discard: bool, as_json: bool) -> None:
+             discard: bool, as_json: bool, readers: int | None = None) -> None:
     import subprocess
 
     env = _stack_env()
@@ -199,6 +199,7 @@ def _rebuild(module: str, swap: bool, allow_differences: bool, schema: str | Non
     argv += ["--schema", schema] if schema else []
     argv += ["--discard"] if discard else []
     argv += ["--json"] if as_json else []
+    argv += ["--readers", str(readers)] if readers else []
     raise typer.Exit(subprocess.run(argv, env=os.environ | env).returncode)
 
 
@@ -211,9 +212,11 @@ def flow_state_rebuild(
     lock_timeout: float = typer.Option(60.0, help="seconds to wait for the live consumer's batch when fencing it"),
     discard: bool = typer.Option(False, "--discard", help="drop the rebuilt schema afterwards unless swapped in"),
     as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
+    readers: int | None = typer.Option(None, min=1, help="processes replaying partitions side by side "
+                                                         "(default: one per core)"),
 ) -> None:
     """Replay imports.events.v1 into fresh flow tables, verify them against the live ones, optionally swap."""
-    _rebuild("flow_state.rebuild", swap, allow_differences, schema, lock_timeout, discard, as_json)
+    _rebuild("flow_state.rebuild", swap, allow_differences, schema, lock_timeout, discard, as_json, readers)
 
 
 @enricher_ops.command("rebuild")

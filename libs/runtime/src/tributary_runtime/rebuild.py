@@ -47,12 +47,14 @@ import contextlib
 import gc
 import json
 import logging
+import multiprocessing
+import os
 import re
 import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,6 @@ from .broker import MAX_MESSAGE_BYTES, kafka_client_options
 from .checksums import SESSION_SETTINGS, TableCheck, TableComparison, compare, ident
 from .consumer import TRANSIENT, DeadLetterHook, Handler, Inbound, Unit
 from .db import Database
-from .migrations import upgrade
 from .settings import ServiceSettings
 from .watermarks import high_watermarks
 
@@ -128,6 +129,10 @@ class Stats:
     skipped_undecodable: int = 0
     skipped_failed: int = 0
     transactions: int = 0
+
+    def add(self, other: Stats) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 @contextlib.contextmanager
@@ -202,6 +207,12 @@ class Replayer:
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
+
+    async def adopt(self, stats: Stats) -> None:
+        """Take over from parallel readers: their counts, and the positions they stored."""
+        self.stats.add(stats)
+        stored = await self.stored()
+        self.position = {tp: stored.get(tp, self.beginning[tp]) for tp in self.partitions}
 
     async def stored(self) -> dict[TP, int]:
         async with self.db.connection() as conn:
@@ -427,6 +438,126 @@ class Replayer:
 
 
 # --------------------------------------------------------------------------------------------
+# Parallel readers
+
+
+def default_readers(spec: RebuildSpec) -> int:
+    """One reader per core for a service whose tables do not depend on the order across partitions."""
+    return 1 if spec.ordered else max(1, min(os.cpu_count() or 1, 8))
+
+
+class ParallelReaders:
+    """Reader processes replaying partitions side by side into the same rebuild schema.
+
+    A replay is CPU-bound in Python (decoding, folding, encoding rows), and one process uses one
+    core. A service whose tables do not depend on the order *across* partitions (``ordered`` off)
+    can replay different partitions at once: each partition is replayed by one reader, which
+    stores its offsets in the transactions that apply it, exactly as a single reader does, so the
+    result and the resumability are the same. Partitions are handed out largest first, the next
+    to whichever reader is free (they differ in size: imports are keyed to them by hash).
+
+    The processes are spawned (not forked: the parent has an event loop, sockets and threads)
+    when this object is created, so their imports overlap whatever the caller does next (the
+    schema's migrations); ``start`` then waits until each has connected (the bulk's clock starts
+    after that). ``run_to`` returns the readers' counts; the caller's own reader then ``adopt``s
+    them and their stored positions.
+    """
+
+    def __init__(self, spec: RebuildSpec, settings: ServiceSettings, schema: str, group_id: str, batch: int,
+                 count: int) -> None:
+        if spec.ordered and count > 1:
+            raise ValueError(f"{spec.service} replays all partitions in one order: it takes one reader, not {count}")
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Any] = []
+        self.processes: list[Any] = []
+        for index in range(count):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_reader_process, name=f"rebuild-reader-{index}", daemon=True,
+                                      args=(spec, settings, schema, group_id, batch, index, theirs))
+            process.start()
+            theirs.close()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    async def _ask(self, index: int, message: Any) -> Any:
+        self.pipes[index].send(message)
+        try:
+            kind, value = await asyncio.to_thread(self.pipes[index].recv)
+        except EOFError:
+            code = self.processes[index].exitcode
+            raise RuntimeError(f"rebuild reader {index} exited (code {code}) before it finished") from None
+        if kind == "error":
+            raise RuntimeError(f"rebuild reader {index} failed: {value}")
+        return value
+
+    async def start(self) -> float:
+        """Each reader connected, its consumer started (the schema must exist); seconds waited for them."""
+        started = time.monotonic()
+        await asyncio.gather(*(self._ask(i, "start") for i in range(len(self.pipes))))
+        return time.monotonic() - started
+
+    async def run_to(self, target: Mapping[TP, int], position: Mapping[TP, int]) -> Stats:
+        """Every partition replayed from ``position`` to ``target`` by one of the readers; their counts."""
+        todo = sorted((tp for tp in target if target[tp] > position.get(tp, 0)),
+                      key=lambda tp: position.get(tp, 0) - target[tp])  # the most messages first
+        total = Stats()
+
+        async def reader(index: int) -> None:
+            while todo:
+                tp = todo.pop(0)
+                total.add(Stats(**await self._ask(index, {(tp.topic, tp.partition): target[tp]})))
+
+        await asyncio.gather(*(reader(i) for i in range(len(self.pipes))))
+        return total
+
+    async def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(None)
+        for process in self.processes:
+            await asyncio.to_thread(process.join, 10)
+            if process.is_alive():
+                process.terminate()
+                await asyncio.to_thread(process.join, 5)
+        for pipe in self.pipes:
+            pipe.close()
+
+
+def _reader_process(spec: RebuildSpec, settings: ServiceSettings, schema: str, group_id: str, batch: int,
+                    index: int, pipe: Any) -> None:
+    logging.basicConfig(level=logging.WARNING, format=f"%(asctime)s rebuild-reader-{index} %(levelname)s "
+                        "%(message)s", stream=sys.stderr)
+    try:
+        asyncio.run(_reader(spec, settings, schema, group_id, batch, pipe))
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            pipe.send(("error", repr(exc)))
+        raise
+
+
+async def _reader(spec: RebuildSpec, settings: ServiceSettings, schema: str, group_id: str, batch: int,
+                  pipe: Any) -> None:
+    """"start" (the schema exists by then), then targets in and counts out, until told to stop."""
+    if await asyncio.to_thread(pipe.recv) is None:
+        return
+    db = await Database.connect(settings.asyncpg_dsn, schema, max_size=2)
+    replayer = Replayer(spec, settings, db, group_id, batch)
+    try:
+        await replayer.start()
+        pipe.send(("ready", None))
+        target = await asyncio.to_thread(pipe.recv)
+        while target is not None:
+            before = Stats(**asdict(replayer.stats))
+            await replayer.run_to({TP(topic, partition): offset for (topic, partition), offset in target.items()})
+            pipe.send(("done", {f.name: getattr(replayer.stats, f.name) - getattr(before, f.name)
+                                for f in fields(Stats)}))
+            target = await asyncio.to_thread(pipe.recv)
+    finally:
+        await replayer.stop()
+        await db.close()
+
+
+# --------------------------------------------------------------------------------------------
 # Live offsets, schemas, verification, swap
 
 
@@ -609,9 +740,12 @@ async def _swap_in_transaction(conn: asyncpg.Connection, spec: RebuildSpec, repl
 
 async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences: bool = False,
                   schema: str | None = None, lock_timeout: float = 60.0, batch: int | None = None,
-                  max_rounds: int = 50,
+                  max_rounds: int = 50, readers: int | None = None,
                   discard: bool = False, settings: ServiceSettings | None = None) -> dict[str, Any]:
     settings = settings or spec.settings_factory()
+    readers = readers or default_readers(spec)
+    batch = batch or spec.batch
+    parallel: ParallelReaders | None = None
     admin = await connect(settings, "tributary-rebuild")
     try:
         if not await schema_exists(admin, spec.schema):
@@ -619,36 +753,54 @@ async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences
         schema = schema or await next_schema_name(admin, spec.schema, "rebuild")
         if schema == spec.schema or re.fullmatch(rf"{re.escape(spec.schema)}_old_\d+", schema):
             raise ValueError(f"{schema} is the live schema or a previous one; rebuild into a fresh schema")
+        group = f"{spec.group_id}@{schema}"
         resumed = await schema_exists(admin, schema)
+        if readers > 1:  # started now: their imports overlap the migrations
+            parallel = ParallelReaders(spec, settings, schema, group, batch, readers)
+        # Imported here: alembic is a third of a second that parallel readers' processes do not need.
+        from .migrations import upgrade
+
         await asyncio.to_thread(upgrade, spec.migrations, schema, settings)  # the live schema's DDL, fresh
         carried = await copy_carried(admin, spec, schema)
+    except BaseException:
+        if parallel is not None:
+            await parallel.close()
+        raise
     finally:
         await admin.close()
-    group = f"{spec.group_id}@{schema}"
     log.info("rebuilding %s into schema %s as group %s%s", spec.service, schema, group,
              " (resuming)" if resumed else "")
     db = await Database.connect(settings.asyncpg_dsn, schema, max_size=2)
-    batch = batch or spec.batch
     replayer = Replayer(spec, settings, db, group, batch)
     report: dict[str, Any] = {"service": spec.service, "schema": schema, "group": group, "resumed": resumed,
-                              "carried_tables": carried, "group_label": spec.group_label}
+                              "carried_tables": carried, "group_label": spec.group_label, "readers": readers}
     try:
         await replayer.start()
+        if parallel is not None:
+            report["readers_waited_s"] = round(await parallel.start(), 3)
         admin = await connect(settings, "tributary-rebuild")
         try:
             end_at_start = await replayer.end_offsets()
             live = await live_offsets(admin, spec)
             target = replayer.targets(live, end_at_start)
-            log.info("end offsets at start: %d messages; live consumer at %d; replaying %d",
-                     sum(end_at_start.values()), sum(live.values()), replayer.remaining(target))
+            log.info("end offsets at start: %d messages; live consumer at %d; replaying %d with %d reader(s)",
+                     sum(end_at_start.values()), sum(live.values()), replayer.remaining(target), readers)
             started = time.monotonic()
-            bulk = await replayer.run_to(target)
+            if parallel is not None:
+                shares = await parallel.run_to(target, replayer.position)
+                await replayer.adopt(shares)
+                bulk = shares.messages
+            else:
+                bulk = await replayer.run_to(target)
             bulk_seconds = time.monotonic() - started
-            report["bulk"] = {"messages": bulk, "seconds": round(bulk_seconds, 3),
+            report["bulk"] = {"messages": bulk, "seconds": round(bulk_seconds, 3), "readers": readers,
                               "events_per_s": round(bulk / bulk_seconds, 1) if bulk_seconds > 0 else None,
                               "end_offsets_at_start": sum(end_at_start.values())}
             log.info("bulk replay: %d messages in %.2fs (%s events/s)", bulk, bulk_seconds,
                      report["bulk"]["events_per_s"])
+            if parallel is not None:  # the catch-up is a few batches: this process's reader takes it
+                await parallel.close()
+                parallel = None
             rounds = []
             for _ in range(max_rounds):  # catch up with the live consumer while imports keep flowing
                 live = await live_offsets(admin, spec)
@@ -681,6 +833,8 @@ async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences
         report["suppressed_publishes"] = dict(replayer.producer.counts)
         report["positions"] = {f"{tp.topic}[{tp.partition}]": o for tp, o in sorted(replayer.position.items())}
     finally:
+        if parallel is not None:
+            await parallel.close()
         await replayer.stop()
         await db.close()
     if discard and not report.get("swap", {}).get("swapped"):
@@ -725,6 +879,11 @@ def main(spec: RebuildSpec, argv: list[str] | None = None) -> None:
                         help="seconds to wait for the live consumer's open batch when fencing it (default 60)")
     parser.add_argument("--batch", type=int, default=None,
                         help=f"messages per fetch and transaction (default {spec.batch})")
+    parser.add_argument("--readers", type=int, default=None,
+                        help="processes replaying the bulk side by side, each its share of the partitions "
+                             f"(default {default_readers(spec)}: "
+                             + ("this service's replay keeps one order across partitions)" if spec.ordered
+                                else "one per core)"))
     parser.add_argument("--discard", action="store_true",
                         help="drop the rebuilt schema afterwards unless it was swapped in (a verification only)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
@@ -734,7 +893,7 @@ def main(spec: RebuildSpec, argv: list[str] | None = None) -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     report = asyncio.run(rebuild(spec, swap_in=args.swap, allow_differences=args.allow_differences,
                                  schema=args.schema, lock_timeout=args.lock_timeout, batch=args.batch,
-                                 discard=args.discard))
+                                 readers=args.readers, discard=args.discard))
     _print_summary(report)
     if args.json:
         print(json.dumps(report, default=str))

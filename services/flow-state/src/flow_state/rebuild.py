@@ -7,6 +7,8 @@ procedure and docs/operations.md for the runbook.
 
 from __future__ import annotations
 
+from functools import partial
+
 from contracts import topics
 from tributary_runtime.checksums import TableCheck
 from tributary_runtime.rebuild import RebuildSpec, main
@@ -23,7 +25,7 @@ SPEC = RebuildSpec(
     group_id=GROUP,
     topics=(topics.EVENTS,),
     event_types=EVENT_TYPES,
-    handler=lambda: FlowProjector(publish_status=False),
+    handler=partial(FlowProjector, publish_status=False),  # picklable: parallel readers get the spec
     # Every column of the flow tables is a function of the events (timestamps come from them).
     tables=(
         TableCheck("master_flows", key=("flow_id",), group="flow_id"),

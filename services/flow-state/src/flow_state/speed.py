@@ -49,7 +49,7 @@ from tributary_runtime.broker import MAX_MESSAGE_BYTES, kafka_client_options, ma
 from tributary_runtime.checksums import ident
 from tributary_runtime.db import Database
 from tributary_runtime.migrations import upgrade
-from tributary_runtime.rebuild import Replayer, RebuildSpec, connect
+from tributary_runtime.rebuild import ParallelReaders, RebuildSpec, Replayer, connect, default_readers
 
 from . import MIGRATIONS
 from .rebuild import SPEC
@@ -175,30 +175,50 @@ class Replayed:
     seconds: float
     transactions: int
     # This process's CPU time during the replay: how much of ``seconds`` was Python (decode, fold, encode)
-    # rather than waiting on the database and the broker.
+    # rather than waiting on the database and the broker (with parallel readers, only the waiting parent's).
     cpu_seconds: float = 0.0
+    readers: int = 1
 
     @property
     def events_per_s(self) -> float:
         return round(self.events / self.seconds, 1) if self.seconds > 0 else float("inf")
 
 
-async def replay_into(settings: FlowStateSettings, topic: str, schema: str, *, batch: int) -> Replayed:
-    """Replay all of ``topic`` into a fresh ``schema`` (flow-state's migrations) with the rebuild's reader."""
-    await asyncio.to_thread(upgrade, MIGRATIONS, schema, settings)
+async def replay_into(settings: FlowStateSettings, topic: str, schema: str, *, batch: int,
+                      readers: int = 1) -> Replayed:
+    """Replay all of ``topic`` into a fresh ``schema`` (flow-state's migrations) with the rebuild's reader.
+
+    ``readers`` > 1 replays as the rebuild's bulk does by default: that many processes side by side,
+    each its share of the partitions (their start-up overlaps the migrations, as in the rebuild).
+    """
     spec = spec_for(topic)
-    db = await Database.connect(settings.asyncpg_dsn, schema, max_size=2)
-    replayer = Replayer(spec, settings, db, f"{spec.group_id}@{schema}", batch)
+    group = f"{spec.group_id}@{schema}"
+    parallel = ParallelReaders(spec, settings, schema, group, batch, readers) if readers > 1 else None
     try:
-        await replayer.start()
-        end = await replayer.end_offsets()
-        started, cpu = time.perf_counter(), time.process_time()
-        events = await replayer.run_to(end)
-        seconds = time.perf_counter() - started
-        return Replayed(schema, events, seconds, replayer.stats.transactions, time.process_time() - cpu)
+        await asyncio.to_thread(upgrade, MIGRATIONS, schema, settings)
+        db = await Database.connect(settings.asyncpg_dsn, schema, max_size=2)
+        replayer = Replayer(spec, settings, db, group, batch)
+        try:
+            await replayer.start()
+            if parallel is not None:
+                await parallel.start()
+            end = await replayer.end_offsets()
+            started, cpu = time.perf_counter(), time.process_time()
+            if parallel is not None:
+                shares = await parallel.run_to(end, replayer.position)
+                await replayer.adopt(shares)
+                events = shares.messages
+            else:
+                events = await replayer.run_to(end)
+            seconds = time.perf_counter() - started
+            return Replayed(schema, events, seconds, replayer.stats.transactions, time.process_time() - cpu,
+                            readers)
+        finally:
+            await replayer.stop()
+            await db.close()
     finally:
-        await replayer.stop()
-        await db.close()
+        if parallel is not None:
+            await parallel.close()
 
 
 async def drop_schema(settings: FlowStateSettings, schema: str) -> None:
@@ -210,23 +230,28 @@ async def drop_schema(settings: FlowStateSettings, schema: str) -> None:
 
 
 async def rebuild_speed(settings: FlowStateSettings | None = None, *, imports: int = 5000, batch: int = 5000,
-                        partitions: int | None = None, keep: bool = False) -> dict[str, Any]:
-    """Events per second of a flow-state rebuild of ``imports`` imports (the replay alone is timed)."""
+                        partitions: int | None = None, readers: int | None = None,
+                        keep: bool = False) -> dict[str, Any]:
+    """Events per second of a flow-state rebuild of ``imports`` imports (the replay alone is timed).
+
+    ``readers`` defaults to what the rebuild's bulk uses (``default_readers``: one per core).
+    """
     settings = settings or FlowStateSettings()
+    readers = readers or default_readers(SPEC)
     run = uuid.uuid4().hex[:10]
     topic, schema = f"flow-state.speed.{run}", f"flow_state_speed_{run}"
     envelopes = lifecycles(imports)
     await create_topic(settings, topic, partitions or settings.topic_partitions)
     try:
         await publish(settings, topic, envelopes)
-        replayed = await replay_into(settings, topic, schema, batch=batch)
+        replayed = await replay_into(settings, topic, schema, batch=batch, readers=readers)
     finally:
         if not keep:
             await drop_schema(settings, schema)
             await delete_topic(settings, topic)
     return {"imports": imports, "events": replayed.events, "seconds": round(replayed.seconds, 3),
             "events_per_s": replayed.events_per_s, "cpu_seconds": round(replayed.cpu_seconds, 3),
-            "transactions": replayed.transactions, "batch": batch,
+            "transactions": replayed.transactions, "batch": batch, "readers": readers,
             "topic": topic, "schema": schema, "kept": keep}
 
 
@@ -234,9 +259,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m flow_state.speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--imports", type=int, default=5000)
     parser.add_argument("--batch", type=int, default=5000, help="messages per fetch and transaction")
+    parser.add_argument("--readers", type=int, default=None,
+                        help=f"reader processes (default {default_readers(SPEC)}, as the rebuild)")
     parser.add_argument("--keep", action="store_true", help="keep the topic and the schema")
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(rebuild_speed(imports=args.imports, batch=args.batch, keep=args.keep))))
+    print(json.dumps(asyncio.run(rebuild_speed(imports=args.imports, batch=args.batch, readers=args.readers,
+                                               keep=args.keep))))
 
 
 if __name__ == "__main__":

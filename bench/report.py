@@ -132,7 +132,9 @@ def results_markdown(r: dict[str, Any], path: Path | None) -> str:
                   f"| this run's `imports.events.v1` (`tributary flow-state rebuild --json --discard`) | "
                   f"{_fmt(rb.get('events'))} | {_fmt(rb.get('bulk_seconds'))} | {_fmt(rb.get('events_per_s'))} | "
                   f"{_fmt(rb.get('wall_seconds'))} | {rb.get('verified_equal')} |",
-                  f"| {syn.get('imports', '?')} synthetic import lifecycles (`python -m flow_state.speed`) | "
+                  f"| {syn.get('imports', '?')} synthetic import lifecycles (`python -m flow_state.speed`, "
+                  f"{syn.get('readers', 1)} reader processes; median of {syn.get('reps', 1)}: "
+                  f"{', '.join(f'{x:,.0f}' for x in syn.get('events_per_s_runs') or [])} events/s) | "
                   f"{_fmt(syn.get('events'))} | {_fmt(syn.get('seconds'))} | {_fmt(syn.get('events_per_s'))} | — | — |"]
     prof = r.get("profile")
     if prof:

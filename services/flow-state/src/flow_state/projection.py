@@ -98,14 +98,15 @@ def new_flow(envelope: Envelope[Any]) -> Flow:
 def apply(flow: Flow | None, envelope: Envelope[Any]) -> Flow:
     flow = flow or new_flow(envelope)
     step = _STEPS.get(envelope.event_type)
+    at = envelope.occurred_at
+    if step is not None and (flow.status not in TERMINAL or envelope.event_type in AFTER_END):
+        flow = step(flow, envelope.payload, at)
     # The timeline row as flows.save writes it: ids and times stay typed (no text round trip per event).
     entry = {"seq": flow.version + 1, "event_id": envelope.event_id, "event_type": envelope.event_type,
-             "producer": envelope.producer, "occurred_at": envelope.occurred_at}
-    if step is not None and (flow.status not in TERMINAL or envelope.event_type in AFTER_END):
-        flow = step(flow, envelope.payload, envelope.occurred_at)
-    return _with(flow, version=flow.version + 1, updated_at=max(flow.updated_at, envelope.occurred_at),
-                   timeline=(*flow.timeline, entry | {"phase": flow.current_phase.value,
-                                                       "detail": _detail(envelope)}))
+             "producer": envelope.producer, "occurred_at": at, "phase": flow.current_phase.value,
+             "detail": _detail(envelope)}
+    return _with(flow, version=flow.version + 1, updated_at=max(flow.updated_at, at),
+                 timeline=(*flow.timeline, entry))
 
 
 def _detail(envelope: Envelope[Any]) -> dict[str, Any]:
@@ -130,13 +131,13 @@ REVERT_STEP = {"step_name": "revert", "step_order": 4, "status": "running", "des
                "completed_at": None}
 
 
-def _step(flow: Flow, phase: Phase, **values: Any) -> dict[str, dict[str, Any]]:
-    """The flow's steps with one step updated (created running on first mention)."""
-    current = flow.steps.get(phase.value) or {
+def _step(steps: dict[str, dict[str, Any]], phase: Phase, **values: Any) -> dict[str, dict[str, Any]]:
+    """``steps`` (a flow's) with one step updated (created running on first mention)."""
+    current = steps.get(phase.value) or {
         "step_name": phase.value, "step_order": STEP_ORDER[phase], "status": "running",
         "description": f"{phase.value} of the import", "records_processed": 0, "output": {},
         "error_message": None, "started_at": None, "completed_at": None}
-    return flow.steps | {phase.value: current | values}
+    return steps | {phase.value: current | values}
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -144,20 +145,22 @@ def _iso(at: datetime | None) -> str | None:
 
 
 def _uploaded(flow: Flow, p: Any, at: datetime) -> Flow:
+    iso = at.isoformat()
     phase_state = _phase(flow, Phase.UPLOAD, status="completed", record_count=p.record_count,
                          batch_count=p.batch_count, filename=p.filename, file_format=p.file_format,
-                         size_bytes=p.size_bytes, source=p.source, completed_at=at.isoformat())
-    phase_state = phase_state | {Phase.VALIDATION.value: {"status": "running", "started_at": at.isoformat()}}
-    flow = _with(flow, steps=_step(
-        flow, Phase.UPLOAD, status="completed", records_processed=p.record_count,
+                         size_bytes=p.size_bytes, source=p.source, completed_at=iso)
+    phase_state = phase_state | {Phase.VALIDATION.value: {"status": "running", "started_at": iso}}
+    steps = _step(
+        flow.steps, Phase.UPLOAD, status="completed", records_processed=p.record_count,
         description=f"Received {p.file_format} {p.filename!r}: {p.record_count} rows in {p.batch_count} batches",
         output={"filename": p.filename, "file_format": p.file_format, "size_bytes": p.size_bytes,
                 "batch_count": p.batch_count, "source": p.source, "validate_only": p.validate_only},
-        started_at=_iso(p.started_at or at), completed_at=_iso(at)))
-    flow = _with(flow, steps=_step(flow, Phase.VALIDATION, started_at=_iso(at),
-                                     description=f"Validating {p.record_count} {p.category.value} rows"))
+        started_at=_iso(p.started_at) or iso, completed_at=iso)
+    steps = _step(steps, Phase.VALIDATION, started_at=iso,
+                  description=f"Validating {p.record_count} {p.category.value} rows")
     return _held_if_paused(_with(
-        flow, category=p.category.value, flow_name=p.flow_name or f"Data Import - {p.category.value}",
+        flow, steps=steps, category=p.category.value,
+        flow_name=p.flow_name or f"Data Import - {p.category.value}",
         current_phase=Phase.VALIDATION, progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.VALIDATION]),
         data_import_completed=True, phase_state=phase_state,
         configuration=flow.configuration | {"import_category": p.category.value,
@@ -173,13 +176,14 @@ def _progress(flow: Flow, p: Any, at: datetime) -> Flow:
     pct = round(start + span * min(p.rows_done / p.rows_total, 1.0), 2)
     return _with(flow, progress_percentage=max(flow.progress_percentage, pct),
                    phase_state=_phase(flow, p.phase, rows_done=p.rows_done, rows_total=p.rows_total),
-                   steps=_step(flow, p.phase, records_processed=p.rows_done))
+                   steps=_step(flow.steps, p.phase, records_processed=p.rows_done))
 
 
 def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
+    iso = at.isoformat()
     counts = {k: getattr(p, k) for k in ("record_count", "valid_count", "invalid_count", "error_count",
                                          "warning_count")}
-    phase_state = _phase(flow, Phase.VALIDATION, status="completed", verdict=p.verdict, completed_at=at.isoformat(),
+    phase_state = _phase(flow, Phase.VALIDATION, status="completed", verdict=p.verdict, completed_at=iso,
                          field_mapping=p.field_mapping, **counts)
     agent_state = flow.agent_state | {"validation": {"rules_applied": p.rules_applied, "verdict": p.verdict}}
     agents = [a.model_dump(mode="json") for a in p.agent_results]
@@ -189,55 +193,55 @@ def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
         "findings_by_rule": p.findings_by_rule, "mapping_template": p.mapping_template,
         "validate_only": p.validate_only}}
     names = ", ".join(a.agent for a in p.agent_results)
-    steps = _step(flow, Phase.VALIDATION, status="completed", records_processed=p.record_count,
+    steps = _step(flow.steps, Phase.VALIDATION, status="completed", records_processed=p.record_count,
                   description=f"Ran {len(p.agent_results)} validation agents for {flow.category}: {names}",
                   output=counts | {"verdict": p.verdict, "agent_results": agents,
                                    "findings_by_rule": p.findings_by_rule, "mapping_template": p.mapping_template},
                   started_at=_iso(p.started_at) or flow.steps.get(Phase.VALIDATION.value, {}).get("started_at"),
-                  completed_at=_iso(at))
-    flow = _with(flow, data_validation_completed=True, field_mapping_completed=bool(p.field_mapping),
-                   agent_state=agent_state, phase_state=phase_state, steps=steps,
-                   child_status="paused" if flow.status == "paused" and not p.validate_only else p.verdict)
+                  completed_at=iso)
+    validated = {"data_validation_completed": True, "field_mapping_completed": bool(p.field_mapping),
+                 "agent_state": agent_state,
+                 "child_status": "paused" if flow.status == "paused" and not p.validate_only else p.verdict}
     if p.validate_only:
-        return _complete(flow, at)
-    flow = _with(flow, steps=_step(flow, Phase.ENRICHMENT, started_at=_iso(at),
-                                     description=f"Enriching the inventory with {p.valid_count} accepted rows"))
-    flow = _with(flow, current_phase=Phase.ENRICHMENT,
-                   progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.ENRICHMENT]),
-                   phase_state=flow.phase_state | {Phase.ENRICHMENT.value: {"status": "running",
-                                                                           "started_at": at.isoformat()}})
-    return _held_if_paused(flow, Phase.ENRICHMENT)
+        return _complete(_with(flow, phase_state=phase_state, steps=steps, **validated), at)
+    steps = _step(steps, Phase.ENRICHMENT, started_at=iso,
+                  description=f"Enriching the inventory with {p.valid_count} accepted rows")
+    phase_state = phase_state | {Phase.ENRICHMENT.value: {"status": "running", "started_at": iso}}
+    return _held_if_paused(_with(
+        flow, current_phase=Phase.ENRICHMENT, phase_state=phase_state, steps=steps, **validated,
+        progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.ENRICHMENT])), Phase.ENRICHMENT)
 
 
 def _enriched(flow: Flow, p: Any, at: datetime) -> Flow:
+    iso = at.isoformat()
     counts = p.model_dump(mode="json", exclude={"category", "started_at"})
-    steps = _step(flow, Phase.ENRICHMENT, status="completed", records_processed=p.rows_applied, output=counts,
+    steps = _step(flow.steps, Phase.ENRICHMENT, status="completed", records_processed=p.rows_applied, output=counts,
                   started_at=_iso(p.started_at) or flow.steps.get(Phase.ENRICHMENT.value, {}).get("started_at"),
-                  completed_at=_iso(at))
-    flow = _with(flow, asset_enrichment_completed=True, steps=steps,
-                   phase_state=_phase(flow, Phase.ENRICHMENT, status="completed", completed_at=at.isoformat(),
-                                      **counts))
-    return _complete(flow, at)
+                  completed_at=iso)
+    return _complete(flow, at, asset_enrichment_completed=True, steps=steps,
+                     phase_state=_phase(flow, Phase.ENRICHMENT, status="completed", completed_at=iso, **counts))
 
 
-def _complete(flow: Flow, at: datetime) -> Flow:
+def _complete(flow: Flow, at: datetime, **changes: Any) -> Flow:
+    """The flow completed at ``at``, with ``changes`` (of the phase that completed it) applied first."""
+    phase_state = changes.pop("phase_state", flow.phase_state)
     child_status = flow.child_status
     if child_status in ("running", "paused"):  # the verdict of validation, else plain completed
-        child_status = flow.phase_state.get(Phase.VALIDATION.value, {}).get("verdict") or "completed"
-    flow = _end_pause(flow, at)
-    return _with(flow, status="completed", child_status=child_status, current_phase=Phase.COMPLETE,
-                   progress_percentage=100.0, completed_at=at,
-                   phase_state=flow.phase_state | {Phase.COMPLETE.value: {"status": "completed",
-                                                                         "completed_at": at.isoformat()}})
+        child_status = phase_state.get(Phase.VALIDATION.value, {}).get("verdict") or "completed"
+    phase_state = _pause_ended(phase_state, at)
+    return _with(flow, **changes, status="completed", child_status=child_status, current_phase=Phase.COMPLETE,
+                 progress_percentage=100.0, completed_at=at,
+                 phase_state=phase_state | {Phase.COMPLETE.value: {"status": "completed",
+                                                                   "completed_at": at.isoformat()}})
 
 
 def _failed(flow: Flow, p: Any, at: datetime) -> Flow:
-    flow = _end_pause(flow, at)
+    flow = _with(flow, phase_state=_pause_ended(flow.phase_state, at))
     error = p.error
     step = flow.steps.get(p.phase.value, {})
     steps = flow.steps
     if p.phase in STEP_ORDER:
-        steps = _step(flow, p.phase, status="failed", error_message=error.reason, completed_at=_iso(at),
+        steps = _step(flow.steps, p.phase, status="failed", error_message=error.reason, completed_at=_iso(at),
                       output=step.get("output", {}) | {"code": error.code, **error.details},
                       started_at=_iso(p.started_at) or step.get("started_at") or _iso(at))
     return _with(flow, steps=steps, status="failed", child_status="failed", error_message=error.reason,
@@ -260,13 +264,12 @@ def _held_if_paused(flow: Flow, phase: Phase) -> Flow:
                        "status": "paused", "step_description": held.get("description")}})
 
 
-def _end_pause(flow: Flow, at: datetime) -> Flow:
+def _pause_ended(phase_state: dict[str, Any], at: datetime) -> dict[str, Any]:
     """A pause that came after the last boundary ends with the flow (there was nothing left to hold)."""
-    pause = flow.phase_state.get("pause", {})
+    pause = phase_state.get("pause", {})
     if pause.get("status") != "paused":
-        return flow
-    return _with(flow, phase_state=flow.phase_state | {"pause": pause | {"status": "ended",
-                                                                          "ended_at": at.isoformat()}})
+        return phase_state
+    return phase_state | {"pause": pause | {"status": "ended", "ended_at": at.isoformat()}}
 
 
 def _paused(flow: Flow, p: Any, at: datetime) -> Flow:
@@ -290,7 +293,7 @@ def _resumed(flow: Flow, p: Any, at: datetime) -> Flow:
     held = flow.phase_state.get(phase.value, {})
     if held.get("status") == "paused":  # the held phase starts now
         description = held.get("step_description") or f"{phase.value} of the import"
-        flow = _with(flow, steps=_step(flow, phase, status="running", started_at=_iso(at), description=description),
+        flow = _with(flow, steps=_step(flow.steps, phase, status="running", started_at=_iso(at), description=description),
                        phase_state=flow.phase_state | {phase.value: {"status": "running",
                                                                      "started_at": at.isoformat()}})
     return flow
@@ -306,7 +309,7 @@ def _retry_requested(flow: Flow, p: Any, at: datetime) -> Flow:
     attempt = before.get("attempt", 1) + 1
     phase_state = flow.phase_state | {p.phase.value: {
         "status": "running", "started_at": at.isoformat(), "attempt": attempt, "previous_attempts": earlier}}
-    steps = _step(flow, p.phase, status="running", error_message=None, completed_at=None, started_at=_iso(at),
+    steps = _step(flow.steps, p.phase, status="running", error_message=None, completed_at=None, started_at=_iso(at),
                   output={"attempt": attempt},
                   description=f"{p.phase.value} of the import, attempt {attempt}")
     return _with(flow, status="running", child_status="running", error_message=None, completed_at=None,

@@ -79,6 +79,7 @@ def test_bench_smoke_10k(tmp_path: Path) -> None:
     assert "small import p50 (accepted → completed)" in names and "flow-state rebuild" in names
     assert results["machine"]["cpu_count"] and results["load_after"]
     assert rebuild["synthetic"]["ok"] and rebuild["synthetic"]["events"] > 500, rebuild["synthetic"]
+    assert set(results["settled_s"]) == {"latency", "rebuild"}  # checkpoint and autovacuum idle before each
     # Two runs, the median reported; the replay by reader processes side by side (one per core).
     runs = rebuild["synthetic"]["events_per_s_runs"]
     assert len(runs) == 2 and rebuild["synthetic"]["events_per_s"] in runs

@@ -203,3 +203,17 @@ async def test_each_fetch_is_one_transaction_over_its_partitions_one_after_anoth
                                                                                      b"b/0/3"]},
                              {b"a/": [b"a/0/4", b"a/0/5", b"a/0/6"], b"b/": [b"b/0/4"]}]
     assert db.transactions == 2 and db.stored == {("a", 0): 7, ("b", 0): 5}
+
+
+@pytest.mark.parametrize(("ordered", "readers", "message"), [
+    (True, "2", "--readers 2: the test replays all partitions in one order (one reader)"),
+    (False, "0", "--readers must be at least 1"),
+])
+def test_the_command_refuses_a_reader_count_it_cannot_use(capsys: pytest.CaptureFixture[str], ordered: bool,
+                                                          readers: str, message: str) -> None:
+    spec = RebuildSpec(service="test", schema="test", migrations=Path("."), group_id="test", topics=("t",),
+                       event_types=("E",), handler=lambda: None, tables=(), ordered=ordered)
+    with pytest.raises(SystemExit) as exited:
+        rebuild.main(spec, ["--readers", readers])
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err

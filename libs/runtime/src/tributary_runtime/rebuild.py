@@ -888,6 +888,11 @@ def main(spec: RebuildSpec, argv: list[str] | None = None) -> None:
                         help="drop the rebuilt schema afterwards unless it was swapped in (a verification only)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON on stdout")
     args = parser.parse_args(argv)
+    if args.readers is not None and args.readers < 1:
+        parser.error("--readers must be at least 1")
+    if args.readers and args.readers > 1 and spec.ordered:
+        parser.error(f"--readers {args.readers}: the {spec.service} replays all partitions in one order "
+                     "(one reader)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s rebuild %(levelname)s %(message)s",
                         stream=sys.stderr)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

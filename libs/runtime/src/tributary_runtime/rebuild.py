@@ -480,10 +480,11 @@ class ParallelReaders:
             self.processes.append(process)
 
     async def _ask(self, index: int, message: Any) -> Any:
-        self.pipes[index].send(message)
         try:
+            self.pipes[index].send(message)
             kind, value = await asyncio.to_thread(self.pipes[index].recv)
-        except EOFError:
+        except (EOFError, OSError):  # its end of the pipe closed: the process is gone
+            await asyncio.to_thread(self.processes[index].join, 5)
             code = self.processes[index].exitcode
             raise RuntimeError(f"rebuild reader {index} exited (code {code}) before it finished") from None
         if kind == "error":
@@ -507,7 +508,15 @@ class ParallelReaders:
                 tp = todo.pop(0)
                 total.add(Stats(**await self._ask(index, {(tp.topic, tp.partition): target[tp]})))
 
-        await asyncio.gather(*(reader(i) for i in range(len(self.pipes))))
+        try:  # one reader failing stops the handing out (the others finish the partition they have)
+            async with asyncio.TaskGroup() as group:
+                for index in range(len(self.pipes)):
+                    group.create_task(reader(index))
+        except ExceptionGroup as failed:
+            first = failed.exceptions[0]
+            while isinstance(first, ExceptionGroup):
+                first = first.exceptions[0]
+            raise first from None
         return total
 
     async def close(self) -> None:

@@ -19,14 +19,17 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition as TP
 
-from flow_state import flows, speed
+from flow_state import MIGRATIONS, flows, speed
 from flow_state.projection import Flow, apply, flow_id_of
 from flow_state.rebuild import SPEC
 from flow_state.settings import FlowStateSettings
 from tributary_runtime.checksums import compare
 from tributary_runtime.db import Database
+from tributary_runtime.migrations import upgrade
 from tributary_runtime.rebuild import ParallelReaders, connect, default_readers
+from tributary_runtime.watermarks import high_watermarks
 
 IMPORTS = 150  # ~1,000 events: every kind of lifecycle several times, split across batch boundaries
 
@@ -112,6 +115,43 @@ def test_a_reader_process_that_fails_stops_the_replay_with_its_error(settings: F
         finally:
             await readers.close()
         assert all(not p.is_alive() for p in readers.processes)
+
+    asyncio.run(run())
+
+
+def test_a_reader_process_that_dies_stops_the_replay_and_its_partitions_resume(settings: FlowStateSettings) -> None:
+    async def run() -> None:
+        run_id = uuid.uuid4().hex[:8]
+        topic, schema = f"flow-state.readers.{run_id}", f"flow_state_readers_{run_id}"
+        envelopes = speed.lifecycles(60, seed=3)
+        await speed.create_topic(settings, topic, 3)
+        try:
+            await speed.publish(settings, topic, envelopes)
+            await asyncio.to_thread(upgrade, MIGRATIONS, schema, settings)
+            spec = speed.spec_for(topic)
+            group = f"{spec.group_id}@{schema}"
+            readers = ParallelReaders(spec, settings, schema, group, 5000, 2)
+            try:
+                await readers.start()
+                readers.processes[1].kill()
+                end = await high_watermarks(settings, [TP(topic, p) for p in range(3)])
+                with pytest.raises(RuntimeError, match=r"rebuild reader 1 exited \(code -9\) before it finished"):
+                    await readers.run_to(end, {})
+            finally:
+                await readers.close()
+            # What the surviving reader committed stays; one reader resumes from the stored offsets.
+            replayed = await speed.replay_into(settings, topic, schema, batch=5000)
+            conn = await connect(settings, "test")
+            try:
+                assert await conn.fetchval(f"SELECT count(*) FROM {schema}.master_flows") == 60
+                assert await conn.fetchval(f"SELECT sum(next_offset) FROM {schema}.consumer_offsets") \
+                    == len(envelopes)
+            finally:
+                await conn.close()
+            assert 0 < replayed.events < len(envelopes)  # the first reader's partition was not read again
+        finally:
+            await speed.drop_schema(settings, schema)
+            await speed.delete_topic(settings, topic)
 
     asyncio.run(run())
 

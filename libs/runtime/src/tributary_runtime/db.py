@@ -47,9 +47,10 @@ def _lost(conn: asyncpg.Connection) -> bool:
         return True
 
 
-# Datetimes go through ``default=str`` as they always have (a space, not orjson's "T"): jsonb written
-# before and after compares equal, which a rebuild's checksums rely on.
-_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+# Datetimes and dataclasses go through ``default=str`` as they always have (a datetime with a
+# space, not orjson's "T"): jsonb written before and after compares equal, which a rebuild's
+# checksums rely on.
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def dumps(value: object) -> str:

@@ -36,18 +36,26 @@ async def load(conn: asyncpg.Connection, group_id: str, topic: str) -> dict[int,
     return {r["partition"]: r["next_offset"] for r in rows}
 
 
+_LOCK_PROGRESS = ("SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3"
+                  " FOR UPDATE")
+
+
 async def claim(conn: asyncpg.Connection, group_id: str, topic: str, partition: int) -> int | None:
-    """Lock this partition's progress row for the transaction; return the stored offset."""
+    """Lock this partition's progress row for the transaction; return the stored offset.
+
+    The row exists after a partition's first transaction: one statement (every transaction of
+    every consumer starts here). The first time it is created, then locked; two consumers racing
+    to create it both insert-or-skip, and the second then waits on the first's lock.
+    """
+    stored = await conn.fetchval(_LOCK_PROGRESS, group_id, topic, partition)
+    if stored is not None:
+        return stored
     await conn.execute(
         "INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0)"
         " ON CONFLICT DO NOTHING",
         group_id, topic, partition,
     )
-    return await conn.fetchval(
-        "SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3"
-        " FOR UPDATE",
-        group_id, topic, partition,
-    )
+    return await conn.fetchval(_LOCK_PROGRESS, group_id, topic, partition)
 
 
 async def store(conn: asyncpg.Connection, group_id: str, topic: str, partition: int, next_offset: int) -> None:

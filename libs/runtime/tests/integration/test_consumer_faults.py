@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts import Envelope, Phase, PhaseProgress, PhaseRetryRequested, Tenant, topics
+from tributary_runtime import offsets
 from tributary_runtime.broker import ensure_topics, make_producer
 from tributary_runtime.consumer import EventConsumer, Inbound, Unit
 from tributary_runtime.db import Database
@@ -223,3 +224,36 @@ async def test_an_imports_events_wait_behind_its_dead_letter_until_a_retry(stack
         (b_later.event_id, "PhaseProgress")]
     assert await stack.admin.fetchval("SELECT count(*) FROM dead_letter_sequences") == 0
     assert (events_consumer.dead_letters, events_consumer.parked) == (1, 2)
+
+
+async def test_two_transactions_claiming_a_new_partition_take_turns(stack: Stack) -> None:
+    """The first claim of a partition creates its progress row; a second claim waits for the first
+    transaction and then sees the offset it stored (one of two racing consumers wins each batch)."""
+    first, second = await stack.db.pool.acquire(), await stack.db.pool.acquire()
+    try:
+        tx = first.transaction()
+        await tx.start()
+        assert await offsets.claim(first, GROUP, stack.topic, 0) == 0
+        waiting = asyncio.ensure_future(_claim_in_transaction(second, stack.topic))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()  # blocked on the first's row lock
+        await offsets.store(first, GROUP, stack.topic, 0, 42)
+        await tx.commit()
+        assert await asyncio.wait_for(waiting, 10) == 42
+        # Once the row exists a claim is one statement, and still locks it.
+        tx = first.transaction()
+        await tx.start()
+        assert await offsets.claim(first, GROUP, stack.topic, 0) == 42
+        waiting = asyncio.ensure_future(_claim_in_transaction(second, stack.topic))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await tx.rollback()
+        assert await asyncio.wait_for(waiting, 10) == 42
+    finally:
+        await stack.db.pool.release(first)
+        await stack.db.pool.release(second)
+
+
+async def _claim_in_transaction(conn: asyncpg.Connection, topic: str) -> int | None:
+    async with conn.transaction():
+        return await offsets.claim(conn, GROUP, topic, 0)

@@ -15,6 +15,9 @@ The procedure (docs/operations.md, "Rebuild flow-state", is the runbook):
    their effect on the tables is none, and the ImportFailed it published is on the topic).
    A service whose tables depend on the order *across* partitions (the enricher) replays all
    partitions merged by message timestamp, the order in which the live consumer saw them.
+   Any other service's bulk (the first pass) is replayed by reader processes side by side,
+   one per core (``ParallelReaders``): each partition by one of them, with its offsets stored
+   in its own transactions, so the result is a single reader's.
 3. **Catch up.** The reader never passes the live consumer: each round's target is, per
    partition, ``min(end offset now, live group's stored offset)``. The first round (the bulk)
    runs to the end offsets captured at start (or the live position, if the live is behind).

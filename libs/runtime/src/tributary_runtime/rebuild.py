@@ -211,6 +211,14 @@ class Replayer:
         if self.consumer is not None:
             await self.consumer.stop()
 
+    async def run_bulk(self, target: Mapping[TP, int], parallel: ParallelReaders | None) -> int:
+        """``run_to(target)``, by the parallel readers when there are any (their positions adopted)."""
+        if parallel is None:
+            return await self.run_to(target)
+        shares = await parallel.run_to(target, self.position)
+        await self.adopt(shares)
+        return shares.messages
+
     async def adopt(self, stats: Stats) -> None:
         """Take over from parallel readers: their counts, and the positions they stored."""
         self.stats.add(stats)
@@ -798,12 +806,7 @@ async def rebuild(spec: RebuildSpec, *, swap_in: bool = False, allow_differences
             log.info("end offsets at start: %d messages; live consumer at %d; replaying %d with %d reader(s)",
                      sum(end_at_start.values()), sum(live.values()), replayer.remaining(target), readers)
             started = time.monotonic()
-            if parallel is not None:
-                shares = await parallel.run_to(target, replayer.position)
-                await replayer.adopt(shares)
-                bulk = shares.messages
-            else:
-                bulk = await replayer.run_to(target)
+            bulk = await replayer.run_bulk(target, parallel)
             bulk_seconds = time.monotonic() - started
             report["bulk"] = {"messages": bulk, "seconds": round(bulk_seconds, 3), "readers": readers,
                               "events_per_s": round(bulk / bulk_seconds, 1) if bulk_seconds > 0 else None,

@@ -204,12 +204,7 @@ async def replay_into(settings: FlowStateSettings, topic: str, schema: str, *, b
                 await parallel.start()
             end = await replayer.end_offsets()
             started, cpu = time.perf_counter(), time.process_time()
-            if parallel is not None:
-                shares = await parallel.run_to(end, replayer.position)
-                await replayer.adopt(shares)
-                events = shares.messages
-            else:
-                events = await replayer.run_to(end)
+            events = await replayer.run_bulk(end, parallel)
             seconds = time.perf_counter() - started
             return Replayed(schema, events, seconds, replayer.stats.transactions, time.process_time() - cpu,
                             readers)

@@ -383,8 +383,8 @@ def rebuild_flow_state(stack: BenchStack) -> dict[str, Any]:
 def rebuild_speed(stack: BenchStack, imports: int, reps: int) -> dict[str, Any]:
     """``python -m flow_state.speed``, ``reps`` times: the same replay over a log of ``imports`` synthetic
     lifecycles (a realistic mix of lifecycle events, far more than one bench run leaves on the topic).
-    The median run is reported; a replay of a few seconds on a shared two-core machine varies by
-    ±10% from one run to the next."""
+    The median run is reported; a replay of a few seconds on a shared two-core machine varies by a
+    tenth or more from one run to the next."""
     runs = []
     for _ in range(max(1, reps)):
         done = subprocess.run([sys.executable, "-m", "flow_state.speed", "--imports", str(imports)],

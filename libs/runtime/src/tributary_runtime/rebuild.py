@@ -567,10 +567,9 @@ async def _reader(spec: RebuildSpec, settings: ServiceSettings, schema: str, gro
         pipe.send(("ready", None))
         target = await asyncio.to_thread(pipe.recv)
         while target is not None:
-            before = Stats(**asdict(replayer.stats))
+            replayer.stats = Stats()  # this target's counts only: the parent adds them up
             await replayer.run_to({TP(topic, partition): offset for (topic, partition), offset in target.items()})
-            pipe.send(("done", {f.name: getattr(replayer.stats, f.name) - getattr(before, f.name)
-                                for f in fields(Stats)}))
+            pipe.send(("done", asdict(replayer.stats)))
             target = await asyncio.to_thread(pipe.recv)
     finally:
         await replayer.stop()

@@ -189,7 +189,7 @@ async def replay_into(settings: FlowStateSettings, topic: str, schema: str, *, b
     """Replay all of ``topic`` into a fresh ``schema`` (flow-state's migrations) with the rebuild's reader.
 
     ``readers`` > 1 replays as the rebuild's bulk does by default: that many processes side by side,
-    each its share of the partitions (their start-up overlaps the migrations, as in the rebuild).
+    each partition by one of them (their start-up overlaps the migrations, as in the rebuild).
     """
     spec = spec_for(topic)
     group = f"{spec.group_id}@{schema}"

@@ -134,10 +134,13 @@ class Envelope(BaseModel, Generic[P]):
         return str(self.import_id).encode()
 
 
+_BYTES = (bytes, bytearray)  # a tuple: ``bytes | bytearray`` would build a union on every call
+
+
 def header_value(headers: Any, name: str) -> str | None:
     for k, v in headers or ():
         if k == name:
-            return v.decode() if isinstance(v, bytes | bytearray) else str(v)
+            return v.decode() if isinstance(v, _BYTES) else str(v)
     return None
 
 

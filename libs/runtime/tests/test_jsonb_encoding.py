@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 from contracts import Category, Phase
-from tributary_runtime.db import dumps
+from tributary_runtime.db import dumps, dumps_jsonb, loads_jsonb
 
 
 @dataclass
@@ -52,3 +52,14 @@ def test_datetimes_keep_their_text() -> None:
 
 def test_integers_beyond_64_bits_stay_exact() -> None:
     assert json.loads(dumps({"n": 2**70 + 1}))["n"] == 2**70 + 1
+
+
+@pytest.mark.parametrize("value", VALUES, ids=range(len(VALUES)))
+def test_binary_jsonb_is_the_version_byte_then_the_same_json(value: object) -> None:
+    assert dumps_jsonb(value) == b"\x01" + dumps(value).encode()
+    assert loads_jsonb(dumps_jsonb(value)) == json.loads(stdlib(value))
+
+
+def test_an_unknown_binary_jsonb_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="version"):
+        loads_jsonb(b"\x02{}")

@@ -36,8 +36,11 @@ CONNECTION_LOST = (
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for typename in ("json", "jsonb"):
-        await conn.set_type_codec(typename, encoder=dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=dumps, decoder=json.loads, schema="pg_catalog")
+    # jsonb in the binary protocol (a version byte, then the same JSON text): asyncpg's COPY only
+    # sends binary, so a table with a jsonb column can be filled by COPY.
+    await conn.set_type_codec("jsonb", encoder=dumps_jsonb, decoder=loads_jsonb, schema="pg_catalog",
+                              format="binary")
 
 
 def _lost(conn: asyncpg.Connection) -> bool:
@@ -64,6 +67,23 @@ def dumps(value: object) -> str:
         return orjson.dumps(value, default=str, option=_DUMPS_OPTIONS).decode()
     except orjson.JSONEncodeError:
         return json.dumps(value, separators=(",", ":"), default=str)
+
+
+JSONB_VERSION = b"\x01"  # the only version of jsonb's binary format
+
+
+def dumps_jsonb(value: object) -> bytes:
+    """A jsonb parameter in the binary protocol: ``dumps(value)`` after the format's version byte."""
+    try:
+        return JSONB_VERSION + orjson.dumps(value, default=str, option=_DUMPS_OPTIONS)
+    except orjson.JSONEncodeError:
+        return JSONB_VERSION + json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+def loads_jsonb(data: bytes) -> object:
+    if data[:1] != JSONB_VERSION:
+        raise ValueError(f"unsupported jsonb binary format version {data[:1]!r}")
+    return json.loads(data[1:])
 
 
 # Set-based statements over a whole import sort, hash and fill temp tables of tens of MB: with

@@ -59,9 +59,8 @@ def _insert(table: str, columns: tuple[str, ...], key: str | None = None) -> str
 UPSERT_MASTER = _insert("master_flows", MASTER, "flow_id")
 UPSERT_CHILD = _insert("child_flows", CHILD, "id")
 UPSERT_STEP = _insert("processing_steps", STEP, "flow_id, step_name")
-INSERT_TIMELINE = _insert("flow_timeline", TIMELINE)
 _JSON = {name: [i for i, c in enumerate(cols) if TYPES[c] == "jsonb"]
-         for name, cols in (("master", MASTER), ("child", CHILD), ("step", STEP), ("timeline", TIMELINE))}
+         for name, cols in (("master", MASTER), ("child", CHILD), ("step", STEP))}
 
 
 async def _write(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]], json_columns: list[int]) -> None:
@@ -110,7 +109,8 @@ async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid
          e["detail"])
         for f in flows for e in f.timeline if e["seq"] >= first_seq.get(f.flow_id, 1)
     ]
-    await _write(conn, INSERT_TIMELINE, timeline, _JSON["timeline"])
+    if timeline:  # appended only, a row per event: COPY costs both sides least (jsonb goes binary)
+        await conn.copy_records_to_table("flow_timeline", columns=TIMELINE, records=timeline)
 
 
 def _step_row(flow_id: uuid.UUID, step: dict[str, Any]) -> tuple[Any, ...]:

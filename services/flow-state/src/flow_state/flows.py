@@ -93,9 +93,12 @@ async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid
                                              "steps": steps.get(r["flow_id"], {})})) for r in rows}
 
 
-async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid.UUID, int]) -> None:
-    """Upsert flows and append the timeline entries added since ``first_seq[flow_id]``.
+async def save(conn: asyncpg.Connection, flows: list[Flow]) -> None:
+    """Upsert flows and append their timeline entries.
 
+    A flow's ``timeline`` holds only the entries folded since it was loaded (``load`` does not
+    read the timeline back), so every entry is new; one written twice would break the table's
+    primary key, not pass silently.
     One statement per table however many flows and events the batch holds: a rebuild folds
     thousands of events per transaction, and a statement per row was most of its time.
     Each flow appears once in ``flows`` (ON CONFLICT cannot update a row twice in one statement).
@@ -107,7 +110,7 @@ async def save(conn: asyncpg.Connection, flows: list[Flow], first_seq: dict[uuid
     timeline = [
         (f.flow_id, e["seq"], e["event_id"], e["event_type"], e["phase"], e["producer"], e["occurred_at"],
          e["detail"])
-        for f in flows for e in f.timeline if e["seq"] >= first_seq.get(f.flow_id, 1)
+        for f in flows for e in f.timeline
     ]
     if timeline:  # appended only, a row per event: COPY costs both sides least (jsonb goes binary)
         await conn.copy_records_to_table("flow_timeline", columns=TIMELINE, records=timeline)

@@ -30,17 +30,14 @@ class FlowProjector:
                 envelopes.append(i.envelope)
         if not envelopes:
             return
-        ids = list(dict.fromkeys(flow_id_of(e) for e in envelopes))
-        current = await flows.load(unit.conn, ids)
-        first_seq = {fid: f.version + 1 for fid, f in current.items()}
-        changed: dict[uuid.UUID, Flow] = dict(current)
+        keyed = [(flow_id_of(e), e) for e in envelopes]
+        changed: dict[uuid.UUID, Flow] = await flows.load(unit.conn, list(dict.fromkeys(fid for fid, _ in keyed)))
         last: dict[uuid.UUID, Envelope] = {}
-        for env in envelopes:
-            fid = flow_id_of(env)
+        for fid, env in keyed:
             changed[fid] = apply(changed.get(fid), env)
             last[fid] = env
         touched = [changed[fid] for fid in last]
-        await flows.save(unit.conn, touched, first_seq)
+        await flows.save(unit.conn, touched)
         if self.publish_status:
             for flow in touched:
                 await unit.publish(topics.FLOW_STATUS, last[flow.flow_id].follow(

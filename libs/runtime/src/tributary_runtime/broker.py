@@ -100,23 +100,32 @@ def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer
 
 
 class FetchPacing:
-    """A consumer's fetch wait: ``fetch_max_wait_ms`` while messages flow, ``fetch_idle_wait_ms``
-    once it has found nothing for ``idle_after_s`` (see ``ServiceSettings.fetch_idle_wait_ms``).
+    """A consumer's fetch wait, by how long it has found nothing (``ServiceSettings.fetch_idle_wait_ms``):
+    ``fetch_max_wait_ms`` while messages flow, ``fetch_idle_wait_ms`` once none came for
+    ``idle_after_s``, ``fetch_dormant_wait_ms`` once none came for ``fetch_dormant_after_s``.
 
-    The first message after an idle spell waits for the fetch in flight (at most the idle wait);
+    The first message after a quiet spell waits for the fetch in flight (at most that spell's wait);
     the fetches after it are short again. aiokafka (pinned) reads the wait from its fetcher for
     every request it builds; there is no public setter.
     """
 
-    def __init__(self, consumer: AIOKafkaConsumer, settings: ServiceSettings, idle_after_s: float = 0.5) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, settings: ServiceSettings, idle_after_s: float = 0.5, *,
+                 busy_ms: int | None = None) -> None:
         self.consumer = consumer
-        self.busy_ms, self.idle_ms = settings.fetch_max_wait_ms, max(settings.fetch_idle_wait_ms,
-                                                                      settings.fetch_max_wait_ms)
-        self.idle_after_s = idle_after_s
+        self.busy_ms = settings.fetch_max_wait_ms if busy_ms is None else busy_ms
+        idle_ms = max(settings.fetch_idle_wait_ms, self.busy_ms)
+        # Quiet for at least ``after`` seconds: wait ``ms``. Longest spell first; a wait never shortens.
+        self.spells = ((max(settings.fetch_dormant_after_s, idle_after_s), max(settings.fetch_dormant_wait_ms, idle_ms)),
+                       (idle_after_s, idle_ms))
         self.last_message = asyncio.get_running_loop().time()
-        self.idle = False
+        self.wait_ms = self.busy_ms
+
+    @property
+    def idle(self) -> bool:
+        return self.wait_ms != self.busy_ms
 
     def _set(self, wait_ms: int) -> None:
+        self.wait_ms = wait_ms
         fetcher = getattr(self.consumer, "_fetcher", None)
         if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
             fetcher._fetch_max_wait_ms = wait_ms  # noqa: SLF001 - see the class docstring
@@ -125,12 +134,12 @@ class FetchPacing:
         now = asyncio.get_running_loop().time()
         if got_messages:
             self.last_message = now
-            if self.idle:
-                self.idle = False
-                self._set(self.busy_ms)
-        elif not self.idle and now - self.last_message >= self.idle_after_s:
-            self.idle = True
-            self._set(self.idle_ms)
+            wait_ms = self.busy_ms
+        else:
+            quiet = now - self.last_message
+            wait_ms = next((ms for after, ms in self.spells if quiet >= after), self.busy_ms)
+        if wait_ms != self.wait_ms:
+            self._set(wait_ms)
 
 
 def make_consumer(settings: ServiceSettings, group_id: str, client_id: str) -> AIOKafkaConsumer:

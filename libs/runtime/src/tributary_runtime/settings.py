@@ -70,10 +70,15 @@ class ServiceSettings(BaseSettings):
     # while (tributary_runtime.broker.FetchPacing). tansu, the development broker, holds every
     # such fetch for the whole wait even when data arrives meanwhile, so a short wait means a
     # fetch round trip every few ms in each consumer: measured, about a fifth of a 100k-row
-    # import's time on two cores went to idle consumers polling. Apache Kafka answers a held
-    # fetch as soon as data arrives: set both to 500 there (docs/deployment.md).
+    # import's time on two cores went to idle consumers polling. A consumer quiet for longer
+    # (``fetch_dormant_after_s``) waits longer still: eight consumers polling every 50 ms kept
+    # the idle stack at a tenth of the machine and slowed a replay beside it by a fifth. Apache
+    # Kafka answers a held fetch as soon as data arrives: set all three to 500 there
+    # (docs/deployment.md).
     fetch_max_wait_ms: int = Field(default=5, ge=0)
     fetch_idle_wait_ms: int = Field(default=50, ge=0)
+    fetch_dormant_wait_ms: int = Field(default=200, ge=0)
+    fetch_dormant_after_s: float = Field(default=10.0, ge=0)
     max_poll_records: int = 500
     # Messages fetched together are applied in transactions of at most this many bytes (and at
     # least one message): a poll of 500 bulk batches (1,000 rows each) decoded at once held

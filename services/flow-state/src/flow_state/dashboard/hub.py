@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts import Tenant, topics
 from contracts.codec import UndecodableEvent, decode
 from contracts.envelope import HEADER_EVENT_TYPE, header_value
-from tributary_runtime.broker import kafka_client_options
+from tributary_runtime.broker import FetchPacing, kafka_client_options
 from tributary_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -120,9 +120,11 @@ class StatusHub:
             try:
                 await consumer.start()
                 await self._position(consumer)
+                pacing = FetchPacing(consumer, self.settings, busy_ms=self.settings.fetch_idle_wait_ms)
                 backoff = 0.5
                 while not self.closed:
                     batches = await consumer.getmany(timeout_ms=1_000)
+                    pacing.observe(bool(batches))
                     for tp, messages in batches.items():
                         for message in messages:
                             self.handle(message)

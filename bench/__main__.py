@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tributary_runtime.settings import ServiceSettings
+
 from . import datagen, pipeline, profile, raw, report
 from . import stack as bench_stack
 from .stack import BenchStack, StatusWatcher
@@ -169,12 +171,13 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-async def settle(results: dict[str, Any], scenario: str, database_url: str, limit_s: float = 120.0) -> None:
+async def settle(results: dict[str, Any], scenario: str, database_url: str, limit_s: float = 120.0,
+                 quiet_s: float = 0.0) -> None:
     """Let the previous scenario's background work finish before a short measurement starts.
 
     The imports before leave dirty buffers to flush and tables for autovacuum, work that shares
     the two cores with what is measured next. A checkpoint, then up to ``limit_s`` waiting until
-    no autovacuum worker is busy; the wait is recorded (usually well under a second).
+    no autovacuum worker is busy, and at least ``quiet_s`` in all; the wait is recorded.
     """
     import asyncpg
 
@@ -190,9 +193,11 @@ async def settle(results: dict[str, Any], scenario: str, database_url: str, limi
             await asyncio.sleep(1.0)
     finally:
         await conn.close()
+    await asyncio.sleep(max(0.0, quiet_s - (time.monotonic() - started)))
     waited = round(time.monotonic() - started, 1)
     results.setdefault("settled_s", {})[scenario] = waited
-    log(f"settled before {scenario} in {waited}s (checkpoint, autovacuum idle)")
+    log(f"settled before {scenario} in {waited}s (checkpoint, autovacuum idle"
+        f"{f', at least {quiet_s:g}s quiet' if quiet_s else ''})")
 
 
 async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -301,7 +306,10 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
 
         save_partial(results, workdir)
         if "rebuild" in scenarios:
-            await settle(results, "rebuild", live.stack.database_url)
+            # Replayed beside the idle stack in its steady state: its consumers gone dormant (their
+            # longest fetch waits), as they are when nothing is imported for a while.
+            await settle(results, "rebuild", live.stack.database_url,
+                         quiet_s=ServiceSettings().fetch_dormant_after_s + 1.0)
             results["rebuild"] = await asyncio.to_thread(rebuild_flow_state, live.stack)
             results["rebuild"]["synthetic"] = await asyncio.to_thread(rebuild_speed, live.stack, args.rebuild_imports,
                                                                       args.rebuild_reps)

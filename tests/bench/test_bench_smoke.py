@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
 
 from bench import __main__ as bench_main  # noqa: E402
 from bench import datagen  # noqa: E402
+from tributary_runtime.settings import ServiceSettings  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -80,6 +81,8 @@ def test_bench_smoke_10k(tmp_path: Path) -> None:
     assert results["machine"]["cpu_count"] and results["load_after"]
     assert rebuild["synthetic"]["ok"] and rebuild["synthetic"]["events"] > 500, rebuild["synthetic"]
     assert set(results["settled_s"]) == {"latency", "rebuild"}  # checkpoint and autovacuum idle before each
+    # The rebuild beside the idle stack in its steady state: the services' consumers gone dormant.
+    assert results["settled_s"]["rebuild"] >= ServiceSettings().fetch_dormant_after_s
     # Two runs, the median reported; the replay by reader processes side by side (one per core).
     runs = rebuild["synthetic"]["events_per_s_runs"]
     assert len(runs) == 2 and rebuild["synthetic"]["events_per_s"] in runs

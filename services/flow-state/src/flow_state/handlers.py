@@ -21,13 +21,16 @@ class FlowProjector:
 
     async def __call__(self, unit: Unit, events: list[Inbound]) -> None:
         fresh = await offsets.first_seen(unit.conn, unit.group_id, [i.envelope.event_id for i in events])
-        envelopes = []
-        for i in events:
-            if i.envelope.event_id in fresh:
-                # Once per id within the batch too: a producer's retry often lands in the same fetch as
-                # the original, and both are "not seen before" by the ledger.
-                fresh.discard(i.envelope.event_id)
-                envelopes.append(i.envelope)
+        if len(fresh) == len(events):  # every id new, and distinct: nothing to drop
+            envelopes = [i.envelope for i in events]
+        else:
+            envelopes = []
+            for i in events:
+                if i.envelope.event_id in fresh:
+                    # Once per id within the batch too: a producer's retry often lands in the same fetch as
+                    # the original, and both are "not seen before" by the ledger.
+                    fresh.discard(i.envelope.event_id)
+                    envelopes.append(i.envelope)
         if not envelopes:
             return
         keyed = [(flow_id_of(e), e) for e in envelopes]

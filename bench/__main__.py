@@ -308,11 +308,18 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         if "rebuild" in scenarios:
             # Replayed beside the idle stack in its steady state: its consumers gone dormant (their
             # longest fetch waits), as they are when nothing is imported for a while.
-            await settle(results, "rebuild", live.stack.database_url,
-                         quiet_s=ServiceSettings().fetch_dormant_after_s + 1.0)
-            results["rebuild"] = await asyncio.to_thread(rebuild_flow_state, live.stack)
-            results["rebuild"]["synthetic"] = await asyncio.to_thread(rebuild_speed, live.stack, args.rebuild_imports,
-                                                                      args.rebuild_reps)
+            # The harness stands still too: no status polling, no RSS sampling while the replay runs.
+            async with live.watcher.standing_still():
+                await settle(results, "rebuild", live.stack.database_url,
+                             quiet_s=ServiceSettings().fetch_dormant_after_s + 1.0)
+                assert live.stack.sampler is not None
+                live.stack.sampler.pause()
+                try:
+                    results["rebuild"] = await asyncio.to_thread(rebuild_flow_state, live.stack)
+                    results["rebuild"]["synthetic"] = await asyncio.to_thread(
+                        rebuild_speed, live.stack, args.rebuild_imports, args.rebuild_reps)
+                finally:
+                    live.stack.sampler.pause(False)
             log(f"rebuild of this run's log: {results['rebuild'].get('events_per_s')} events/s "
                 f"({results['rebuild'].get('events')} events); synthetic log of {args.rebuild_imports} imports: "
                 f"{results['rebuild']['synthetic'].get('events_per_s')} events/s")

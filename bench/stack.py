@@ -6,12 +6,14 @@ their process trees, and a watcher of the status topic that timestamps flow chan
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +84,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._lock = threading.Lock()
+        self._paused = False
 
     def start(self) -> RssSampler:
         self._thread.start()
@@ -95,8 +98,14 @@ class RssSampler:
         with self._lock:
             self._peaks = {}
 
+    def pause(self, paused: bool = True) -> None:
+        """Stop sampling (no import runs, nothing to measure) or go on again."""
+        self._paused = paused
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
+            if self._paused:
+                continue
             for name, pid in list(self.pids.items()):
                 total = sum(_read_status(p).get("VmRSS", 0) for p in [pid, *_descendants(pid)])
                 with self._lock:
@@ -156,6 +165,21 @@ class StatusWatcher:
                     self.first_seen.setdefault(flow_id, {}).setdefault(payload["status"], now)
                     if payload["status"] in ("completed", "failed") and flow_id in self._events:
                         self._events[flow_id].set()
+
+    @contextlib.asynccontextmanager
+    async def standing_still(self) -> AsyncIterator[None]:
+        """No fetches while no import is timed: polling the status topic every few ms costs the broker
+        and this process a tenth of a core, which a measurement of something else must not share."""
+        assert self._consumer is not None and self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._consumer.pause(*self._consumer.assignment())
+        try:
+            yield
+        finally:
+            self._consumer.resume(*self._consumer.assignment())
+            self._task = asyncio.create_task(self._run())
 
     async def wait_terminal(self, flow_id: str, timeout: float) -> tuple[str, float]:
         seen = self.first_seen.get(flow_id, {})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -93,26 +94,35 @@ async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid
                                              "steps": steps.get(r["flow_id"], {})})) for r in rows}
 
 
-async def save(conn: asyncpg.Connection, flows: list[Flow]) -> None:
-    """Upsert flows and append their timeline entries.
+async def save(conn: asyncpg.Connection, flows: list[Flow], existing: Collection[uuid.UUID]) -> None:
+    """Write flows and append their timeline entries.
 
-    A flow's ``timeline`` holds only the entries folded since it was loaded (``load`` does not
-    read the timeline back), so every entry is new; one written twice would break the table's
-    primary key, not pass silently.
+    A flow in ``existing`` (loaded in this transaction) is upserted; any other has no row yet and
+    is inserted by COPY, the cheapest way in for client and server alike (a rebuild creates
+    nearly every flow it writes). A flow's ``timeline`` holds only the entries folded since it was
+    loaded (``load`` does not read the timeline back), so every entry is new; one written twice
+    would break the table's primary key, not pass silently.
     One statement per table however many flows and events the batch holds: a rebuild folds
     thousands of events per transaction, and a statement per row was most of its time.
     Each flow appears once in ``flows`` (ON CONFLICT cannot update a row twice in one statement).
     """
-    await _write(conn, UPSERT_MASTER, [_master_row(f) for f in flows], _JSON["master"])
-    await _write(conn, UPSERT_CHILD, [_child_row(f) for f in flows], _JSON["child"])
-    await _write(conn, UPSERT_STEP, [_step_row(f.flow_id, step) for f in flows for step in f.steps.values()],
+    created = [f for f in flows if f.flow_id not in existing]
+    updated = [f for f in flows if f.flow_id in existing]
+    if created:  # masters first: the child and step rows refer to them
+        await conn.copy_records_to_table("master_flows", columns=MASTER, records=[_master_row(f) for f in created])
+        await conn.copy_records_to_table("child_flows", columns=CHILD, records=[_child_row(f) for f in created])
+        await conn.copy_records_to_table("processing_steps", columns=STEP, records=[
+            _step_row(f.flow_id, step) for f in created for step in f.steps.values()])
+    await _write(conn, UPSERT_MASTER, [_master_row(f) for f in updated], _JSON["master"])
+    await _write(conn, UPSERT_CHILD, [_child_row(f) for f in updated], _JSON["child"])
+    await _write(conn, UPSERT_STEP, [_step_row(f.flow_id, step) for f in updated for step in f.steps.values()],
                  _JSON["step"])
     timeline = [
         (f.flow_id, e["seq"], e["event_id"], e["event_type"], e["phase"], e["producer"], e["occurred_at"],
          e["detail"])
         for f in flows for e in f.timeline
     ]
-    if timeline:  # appended only, a row per event: COPY costs both sides least (jsonb goes binary)
+    if timeline:  # appended only, a row per event: COPY too (jsonb goes binary)
         await conn.copy_records_to_table("flow_timeline", columns=TIMELINE, records=timeline)
 
 

@@ -35,12 +35,13 @@ class FlowProjector:
             return
         keyed = [(flow_id_of(e), e) for e in envelopes]
         changed: dict[uuid.UUID, Flow] = await flows.load(unit.conn, list(dict.fromkeys(fid for fid, _ in keyed)))
+        existing = set(changed)
         last: dict[uuid.UUID, Envelope] = {}
         for fid, env in keyed:
             changed[fid] = apply(changed.get(fid), env)
             last[fid] = env
         touched = [changed[fid] for fid in last]
-        await flows.save(unit.conn, touched)
+        await flows.save(unit.conn, touched, existing)
         if self.publish_status:
             for flow in touched:
                 await unit.publish(topics.FLOW_STATUS, last[flow.flow_id].follow(

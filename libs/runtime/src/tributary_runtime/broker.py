@@ -115,8 +115,8 @@ class FetchPacing:
         self.busy_ms = settings.fetch_max_wait_ms if busy_ms is None else busy_ms
         idle_ms = max(settings.fetch_idle_wait_ms, self.busy_ms)
         # Quiet for at least ``after`` seconds: wait ``ms``. Longest spell first; a wait never shortens.
-        self.spells = ((max(settings.fetch_dormant_after_s, idle_after_s), max(settings.fetch_dormant_wait_ms, idle_ms)),
-                       (idle_after_s, idle_ms))
+        dormant_ms = max(settings.fetch_dormant_wait_ms, idle_ms)
+        self.spells = ((max(settings.fetch_dormant_after_s, idle_after_s), dormant_ms), (idle_after_s, idle_ms))
         self.last_message = asyncio.get_running_loop().time()
         self.wait_ms = self.busy_ms
 

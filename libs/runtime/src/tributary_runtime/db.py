@@ -56,28 +56,30 @@ def _lost(conn: asyncpg.Connection) -> bool:
 _DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def dumps(value: object) -> str:
-    """JSON for a json/jsonb parameter: compact, and anything JSON has no type for as its ``str()``.
+def _json(value: object) -> bytes:
+    """Compact JSON, anything JSON has no type for as its ``str()``.
 
     orjson is several times the stdlib's speed on the projections' JSON-heavy writes and writes
     the same JSON; integers beyond 64 bits, which it refuses, take the stdlib's path. Results are
     read with the stdlib (orjson would read such integers back as floats).
     """
     try:
-        return orjson.dumps(value, default=str, option=_DUMPS_OPTIONS).decode()
+        return orjson.dumps(value, default=str, option=_DUMPS_OPTIONS)
     except orjson.JSONEncodeError:
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+def dumps(value: object) -> str:
+    """JSON text for a json parameter (or a jsonb one sent as text and cast)."""
+    return _json(value).decode()
 
 
 JSONB_VERSION = b"\x01"  # the only version of jsonb's binary format
 
 
 def dumps_jsonb(value: object) -> bytes:
-    """A jsonb parameter in the binary protocol: ``dumps(value)`` after the format's version byte."""
-    try:
-        return JSONB_VERSION + orjson.dumps(value, default=str, option=_DUMPS_OPTIONS)
-    except orjson.JSONEncodeError:
-        return JSONB_VERSION + json.dumps(value, separators=(",", ":"), default=str).encode()
+    """A jsonb parameter in the binary protocol: the same JSON after the format's version byte."""
+    return JSONB_VERSION + _json(value)
 
 
 def loads_jsonb(data: bytes) -> object:

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from contracts import Phase
-from tributary_runtime.db import dumps  # the pool's jsonb encoder: the same jsonb either way
+from tributary_runtime.db import dumps  # the JSON the pool sends for jsonb, as text: the same jsonb either way
 
 from .projection import Flow
 

@@ -63,6 +63,11 @@ UPSERT_STEP = _insert("processing_steps", STEP, "flow_id, step_name")
 _JSON = {name: [i for i, c in enumerate(cols) if TYPES[c] == "jsonb"]
          for name, cols in (("master", MASTER), ("child", CHILD), ("step", STEP))}
 
+# Each flow table: its name, columns, upsert and jsonb columns; masters first (the others refer to them).
+FLOW_TABLES = (("master_flows", MASTER, UPSERT_MASTER, _JSON["master"]),
+               ("child_flows", CHILD, UPSERT_CHILD, _JSON["child"]),
+               ("processing_steps", STEP, UPSERT_STEP, _JSON["step"]))
+
 
 async def _write(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]], json_columns: list[int]) -> None:
     """Rows (tuples) as one statement: transposed into columns, jsonb columns serialised as the pool does."""
@@ -72,6 +77,13 @@ async def _write(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]]
     for i in json_columns:
         columns[i] = [dumps(v) for v in columns[i]]
     await conn.execute(sql, *columns)
+
+
+async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Rows that are new for certain, by COPY: cheaper than a statement for client and server alike
+    (jsonb columns go in the pool's binary form)."""
+    if rows:
+        await conn.copy_records_to_table(table, columns=columns, records=rows)
 
 
 async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid.UUID, Flow]:
@@ -108,22 +120,22 @@ async def save(conn: asyncpg.Connection, flows: list[Flow], existing: Collection
     """
     created = [f for f in flows if f.flow_id not in existing]
     updated = [f for f in flows if f.flow_id in existing]
-    if created:  # masters first: the child and step rows refer to them
-        await conn.copy_records_to_table("master_flows", columns=MASTER, records=[_master_row(f) for f in created])
-        await conn.copy_records_to_table("child_flows", columns=CHILD, records=[_child_row(f) for f in created])
-        await conn.copy_records_to_table("processing_steps", columns=STEP, records=[
-            _step_row(f.flow_id, step) for f in created for step in f.steps.values()])
-    await _write(conn, UPSERT_MASTER, [_master_row(f) for f in updated], _JSON["master"])
-    await _write(conn, UPSERT_CHILD, [_child_row(f) for f in updated], _JSON["child"])
-    await _write(conn, UPSERT_STEP, [_step_row(f.flow_id, step) for f in updated for step in f.steps.values()],
-                 _JSON["step"])
-    timeline = [
+    for (table, columns, _, _), rows in zip(FLOW_TABLES, _rows(created), strict=True):
+        await _copy(conn, table, columns, rows)
+    for (_, _, upsert, json_columns), rows in zip(FLOW_TABLES, _rows(updated), strict=True):
+        await _write(conn, upsert, rows, json_columns)
+    # Appended only, a row per event.
+    await _copy(conn, "flow_timeline", TIMELINE, [
         (f.flow_id, e["seq"], e["event_id"], e["event_type"], e["phase"], e["producer"], e["occurred_at"],
          e["detail"])
         for f in flows for e in f.timeline
-    ]
-    if timeline:  # appended only, a row per event: COPY too (jsonb goes binary)
-        await conn.copy_records_to_table("flow_timeline", columns=TIMELINE, records=timeline)
+    ])
+
+
+def _rows(flows: list[Flow]) -> tuple[list[tuple[Any, ...]], ...]:
+    """The rows of ``flows`` in each of FLOW_TABLES, in its order."""
+    return ([_master_row(f) for f in flows], [_child_row(f) for f in flows],
+            [_step_row(f.flow_id, step) for f in flows for step in f.steps.values()])
 
 
 def _step_row(flow_id: uuid.UUID, step: dict[str, Any]) -> tuple[Any, ...]:

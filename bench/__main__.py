@@ -222,8 +222,9 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                                lambda p: datagen.write_cmdb(p, hosts, args.seed))
     app_file = datagen.cached(files, f"apps-{label(args.app_edges)}-h{label(hosts)}-s{args.seed}.csv",
                               lambda p: datagen.write_app_discovery(p, args.app_edges, args.seed + 1, hosts, args.seed))
-    small = [datagen.cached(files / "small", f"small-{i:03d}.csv",
-                            lambda p, i=i: datagen.write_cmdb(p, 100, args.seed + 100 + i, prefix=f"s{i:03d}-"))
+    small = [datagen.cached(files / "small", f"small-s{args.seed}-{i:03d}.csv",
+                            lambda p, i=i: datagen.write_cmdb(p, 100, args.seed + 100 + i, prefix=f"s{i:03d}-",
+                                                              first=100 * i))
              for i in range(args.small_imports)]
 
     live = Live(workdir / "stack")

@@ -46,10 +46,11 @@ def ip_address(i: int) -> str:
     return f"10.{(subnet // 256) % 256}.{subnet % 256}.{host + 1}"
 
 
-def cmdb_rows(rows: int, seed: int, *, prefix: str = ""):
-    """(row, is_valid) for ``rows`` hosts; ``prefix`` keeps several small files' hosts apart."""
+def cmdb_rows(rows: int, seed: int, *, prefix: str = "", first: int = 0):
+    """(row, is_valid) for ``rows`` hosts from host number ``first``: several small files given
+    consecutive ranges describe distinct hosts (names and addresses), as separate exports would."""
     rng = random.Random(seed)
-    for i in range(rows):
+    for i in range(first, first + rows):
         ip = ip_address(i)
         valid = rng.random() >= BAD_IP_SHARE
         if not valid:
@@ -60,14 +61,14 @@ def cmdb_rows(rows: int, seed: int, *, prefix: str = ""):
                rng.choice(OWNERS), f"{site.upper()}-DC{1 + rng.randrange(3)}"], valid
 
 
-def write_cmdb(path: Path, rows: int, seed: int, *, prefix: str = "") -> dict[str, int]:
+def write_cmdb(path: Path, rows: int, seed: int, *, prefix: str = "", first: int = 0) -> dict[str, int]:
     """Write the file (unless an identical one is cached); returns its expected counts."""
     valid = 0
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="", buffering=1 << 20) as fh:
         w = csv.writer(fh)
         w.writerow(CMDB_HEADER)
-        for row, ok in cmdb_rows(rows, seed, prefix=prefix):
+        for row, ok in cmdb_rows(rows, seed, prefix=prefix, first=first):
             w.writerow(row)
             valid += ok
     tmp.replace(path)

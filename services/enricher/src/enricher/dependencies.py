@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from . import reconciliation
+from . import identification, reconciliation
 
 if TYPE_CHECKING:
     from .inventory import Apply
@@ -97,8 +97,7 @@ WITH kinds AS (
     WHERE k.value IS NOT NULL AND e.asset_id IS NULL
 ), m AS (
     SELECT kinds.ref_key, kinds.prio, array_agg(DISTINCT ai.asset_id) AS assets
-    FROM kinds JOIN asset_identifiers ai
-      ON ai.client_account_id = $1 AND ai.engagement_id = $2 AND ai.kind = kinds.kind AND ai.value = kinds.value
+    FROM {matches}
     GROUP BY kinds.ref_key, kinds.prio
 ), first AS (
     SELECT DISTINCT ON (ref_key) ref_key, assets FROM m ORDER BY ref_key, prio
@@ -107,6 +106,9 @@ UPDATE endpoints e SET asset_id = CASE WHEN cardinality(f.assets) = 1 THEN f.ass
                        missing = CASE WHEN cardinality(f.assets) > 1 THEN 'ambiguous' END
 FROM first f WHERE e.ref_key = f.ref_key
 """
+# Keyed by whether the endpoints are looked up one by one (``identification.probes``).
+_RESOLVE_BY_PROBE = {probe: _RESOLVE.format(matches=identification.identifier_matches("kinds", "$1", "$2", probe=probe))
+                     for probe in (False, True)}
 
 _CREATE_APPS = """
 WITH created AS (
@@ -215,14 +217,19 @@ async def decide_edges(conn: asyncpg.Connection, a: Apply, *, changed_by: uuid.U
     return {r["dependency_id"] for r in rows if r["changed"]}
 
 
+async def _resolve_endpoints(conn: asyncpg.Connection, tenant: tuple[uuid.UUID, uuid.UUID]) -> None:
+    """``endpoints`` from ``edges``, each resolved to the one asset its name identifies, if any."""
+    endpoints = int((await conn.execute(_FILL_ENDPOINTS)).split()[-1])
+    await conn.execute(_ANALYZE_EDGES)
+    await conn.execute(_RESOLVE_BY_PROBE[identification.probes(endpoints)], *tenant)
+
+
 async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     tenant = (a.client_account_id, a.engagement_id)
     await conn.execute(EDGES_DDL)
     await reconciliation.start_touched(conn)
     await conn.execute(_FILL_EDGES, a.import_id, a.at)
-    await conn.execute(_FILL_ENDPOINTS)
-    await conn.execute(_ANALYZE_EDGES)
-    await conn.execute(_RESOLVE, *tenant)
+    await _resolve_endpoints(conn, tenant)
     created_apps = await conn.fetchval(_CREATE_APPS, *a.args)
     await conn.execute(
         "UPDATE endpoints e SET asset_id = md5($1::uuid::text || '/' || $2::uuid::text || '/name:' || e.ref_key)::uuid"
@@ -254,9 +261,7 @@ async def resolve_parked(conn: asyncpg.Connection, a: Apply) -> int:
         "INSERT INTO edges SELECT import_id, row_number, asserted_at, source_ref, target_ref, source_type,"
         " target_type, port, protocol, claims FROM parked_dependencies"
         " WHERE client_account_id = $1 AND engagement_id = $2 AND import_id <> $3", *tenant, a.import_id)
-    await conn.execute(_FILL_ENDPOINTS)
-    await conn.execute(_ANALYZE_EDGES)
-    await conn.execute(_RESOLVE, *tenant)
+    await _resolve_endpoints(conn, tenant)
     link = await conn.fetchrow(_LINK, *tenant)
     if not link["linked_rows"]:
         return 0

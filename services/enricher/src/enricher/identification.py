@@ -21,6 +21,8 @@ import uuid
 
 import asyncpg
 
+from . import planner_statistics
+
 # (priority, kind): the order in which identifiers decide.
 KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6, "serial"), (7, "name"))
 
@@ -65,10 +67,7 @@ WITH ids AS (
         (5, 'mac', i.mac), (6, 'serial', i.serial), (7, 'name', i.name)) AS k(prio, kind, value)
     WHERE k.value IS NOT NULL
 ), m AS (
-    SELECT ids.row_number, ids.prio, ids.kind, ai.asset_id
-    FROM ids JOIN asset_identifiers ai
-      ON ai.client_account_id = '{tenant}' AND ai.engagement_id = '{engagement}'
-     AND ai.kind = ids.kind AND ai.value = ids.value
+    SELECT ids.row_number, ids.prio, ids.kind, ai.asset_id FROM {matches}
 ), chosen AS (
     SELECT DISTINCT ON (row_number) row_number, prio, kind FROM m ORDER BY row_number, prio
 ), matched AS (
@@ -81,9 +80,7 @@ WITH ids AS (
     SELECT DISTINCT mt.row_number
     FROM matched mt
     JOIN ids h ON h.row_number = mt.row_number AND h.prio < mt.prio
-    JOIN asset_identifiers ai
-      ON ai.asset_id = mt.assets[1] AND ai.kind = h.kind
-     AND ai.client_account_id = '{tenant}' AND ai.engagement_id = '{engagement}'
+    {held}
     WHERE cardinality(mt.assets) = 1
       AND (h.kind <> 'source_key' OR split_part(ai.value, '|', 1) = split_part(h.value, '|', 1))
 )
@@ -105,15 +102,57 @@ ANALYZE pg_temp.identified;
 """
 
 
+def probes(rows: int) -> bool:
+    """Whether an import of ``rows`` rows looks its identifiers up one by one.
+
+    A small import is planned on statistics that may trail the inventory (``planner_statistics``
+    refreshes them for large imports only): after many small imports a tenant of 100,000
+    identifiers can still look like one row, and the join the planner then picks reads every
+    identifier of the tenant, for each import. Looking each identifier up costs what the import
+    is, whatever the tenant holds. A large import is planned on fresh statistics and joins.
+    """
+    return rows < planner_statistics.MIN_ROWS
+
+
+def identifier_matches(ids: str, tenant: str, engagement: str, *, probe: bool) -> str:
+    """FROM clause pairing ``ids`` (columns ``kind``, ``value``) with the tenant's identifiers as ``ai``.
+
+    ``probe``: one index lookup per identifier. A LATERAL subquery with OFFSET 0 is never
+    flattened into a join, so the planner cannot choose to hash the tenant instead.
+    """
+    match = (f"ai.client_account_id = {tenant} AND ai.engagement_id = {engagement}"
+             f" AND ai.kind = {ids}.kind AND ai.value = {ids}.value")
+    if probe:
+        return f"{ids} CROSS JOIN LATERAL (SELECT ai.asset_id FROM asset_identifiers ai WHERE {match} OFFSET 0) ai"
+    return f"{ids} JOIN asset_identifiers ai ON {match}"
+
+
+def _held(tenant: str, engagement: str, *, probe: bool) -> str:
+    """JOIN giving ``ai``: the identifiers of kind ``h.kind`` that the matched asset ``mt.assets[1]`` holds.
+
+    Probed by asset id alone (an asset's identifiers are all its tenant's): with the tenant's
+    key prefix the planner may walk every identifier of that kind in the tenant, per row.
+    """
+    if probe:
+        return ("CROSS JOIN LATERAL (SELECT ai.value FROM asset_identifiers ai"
+                " WHERE ai.asset_id = mt.assets[1] AND ai.kind = h.kind OFFSET 0) ai")
+    return (f"JOIN asset_identifiers ai ON ai.asset_id = mt.assets[1] AND ai.kind = h.kind"
+            f" AND ai.client_account_id = {tenant} AND ai.engagement_id = {engagement}")
+
+
 async def create_incoming(conn: asyncpg.Connection) -> None:
     await conn.execute(INCOMING_DDL)
 
 
-async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID) -> None:
-    """Fill ``identified`` from ``incoming`` (ids inlined: they are UUIDs, and a multi-statement
-    script cannot take parameters)."""
-    await conn.execute(_IDENTIFY.format(tenant=uuid.UUID(str(client_account_id)),
-                                        engagement=uuid.UUID(str(engagement_id))))
+async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID,
+                   rows: int) -> None:
+    """Fill ``identified`` from the ``rows`` rows of ``incoming`` (ids inlined: they are UUIDs,
+    and a multi-statement script cannot take parameters)."""
+    tenant, engagement = uuid.UUID(str(client_account_id)), uuid.UUID(str(engagement_id))
+    probe, quoted = probes(rows), (f"'{tenant}'", f"'{engagement}'")
+    await conn.execute(_IDENTIFY.format(tenant=tenant, engagement=engagement,
+                                        matches=identifier_matches("ids", *quoted, probe=probe),
+                                        held=_held(*quoted, probe=probe)))
 
 
 async def record_candidates(conn: asyncpg.Connection, import_id: uuid.UUID, client_account_id: uuid.UUID,

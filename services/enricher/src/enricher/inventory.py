@@ -56,13 +56,15 @@ def row_claims(a: Apply, only: tuple[str, ...] | None = None) -> str:
             f" FROM unnest(b.columns, r.cells) AS u(c, v) WHERE true{keep})")
 
 
-async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, source_column: bool) -> None:
+async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, source_column: bool) -> int:
+    """Put the import's rows in ``incoming``; returns how many."""
     await identification.create_incoming(conn)
     source = f"lower(coalesce({cell('source')}, $2))" if source_column else "$2::text"
-    await conn.execute(
+    status = await conn.execute(
         f"INSERT INTO incoming (row_number, source, source_key, fqdn, host, ip, mac, serial, name, claims)"
         f" SELECT r.row_number, {source}, {identifier_columns(cell, source)}, {claims} {STAGED}",
         a.import_id, a.source)
+    return int(status.split()[-1])
 
 
 async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order: str = "i.row_number DESC",
@@ -158,8 +160,8 @@ WHERE d.row_number = i.row_number AND d.outcome = 'matched'
 
 
 async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
-    await _fill_incoming(conn, a, row_claims(a), source_column=True)
-    await identification.identify(conn, a.client_account_id, a.engagement_id)
+    rows = await _fill_incoming(conn, a, row_claims(a), source_column=True)
+    await identification.identify(conn, a.client_account_id, a.engagement_id, rows)
     await conn.execute(_KEEP_FQDN)
     created = await _create_assets(conn, a, "new")
     await _claim(conn, a, ("new", "matched"))
@@ -178,10 +180,10 @@ LATEST_MEASUREMENT = "i.claims->>'collected_at' DESC NULLS LAST, i.row_number DE
 async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     """Performance on matched servers; the latest measurement per host wins within the file."""
     identity = ("hostname", "ip_address") if a.policy.create_placeholders else ()
-    await _fill_incoming(conn, a, row_claims(a, only=(*PERFORMANCE, *identity)), source_column=False)
+    rows = await _fill_incoming(conn, a, row_claims(a, only=(*PERFORMANCE, *identity)), source_column=False)
     # Only hosts and addresses identify a measurement, never a name or serial column of the file.
     await conn.execute("UPDATE incoming SET source_key = NULL, mac = NULL, serial = NULL, name = NULL")
-    await identification.identify(conn, a.client_account_id, a.engagement_id)
+    await identification.identify(conn, a.client_account_id, a.engagement_id, rows)
     created = placeholders = 0
     outcomes: tuple[str, ...] = ("matched",)
     if a.policy.create_placeholders:
@@ -210,9 +212,9 @@ LABEL_ORDER = ("PII", "PCI", "PHI", "confidential", "internal", "public",
 
 async def apply_classification(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     """Classification and compliance flags on matched assets: every row about an asset adds its labels."""
-    await _fill_incoming(conn, a, row_claims(a, only=CLASSIFICATION), source_column=False)
+    rows = await _fill_incoming(conn, a, row_claims(a, only=CLASSIFICATION), source_column=False)
     await conn.execute("UPDATE incoming SET source_key = NULL, mac = NULL, serial = NULL")
-    await identification.identify(conn, a.client_account_id, a.engagement_id)
+    await identification.identify(conn, a.client_account_id, a.engagement_id, rows)
     order = "ARRAY[" + ", ".join(f"'{label}'" for label in LABEL_ORDER) + "]"
     # One claim per asset: the union of its rows' labels (first row carries it).
     await conn.execute(

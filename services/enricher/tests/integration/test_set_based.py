@@ -37,8 +37,13 @@ def row(category: Category, i: int) -> list[str]:
 
 
 async def stage(conn: asyncpg.Connection, import_id: uuid.UUID, category: Category, rows: int) -> None:
-    cols = COLUMNS[category]
-    values = [row(category, i) for i in range(1, rows + 1)]
+    await stage_rows(conn, import_id, COLUMNS[category], [row(category, i) for i in range(1, rows + 1)])
+
+
+async def stage_rows(conn: asyncpg.Connection, import_id: uuid.UUID, cols: list[str], values: list[list[str]]
+                     ) -> None:
+    """``values`` staged as the import's one validated batch, rows numbered from 1."""
+    rows = len(values)
     await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
                        " VALUES ($1, 1, $2, $3, $4)", import_id, cols, rows,
                        batch_digest(1, list(range(1, rows + 1)), values))

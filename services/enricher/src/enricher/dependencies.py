@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
-from . import identification, reconciliation
+from . import identification, reconciliation, scratch
 
 if TYPE_CHECKING:
     from .inventory import Apply
@@ -25,32 +25,8 @@ if TYPE_CHECKING:
 # Endpoint types that are applications: created when missing. Anything else is parked.
 APPLICATION_TYPES = ("application", "app", "service", "api", "microservice", "web_application", "webapp")
 
-EDGES_DDL = """
-DROP TABLE IF EXISTS pg_temp.edges;
-CREATE TEMP TABLE edges (
-    import_id   uuid    NOT NULL,
-    row_number  integer NOT NULL,
-    asserted_at timestamptz NOT NULL,
-    source_ref  text NOT NULL,
-    target_ref  text NOT NULL,
-    source_type text,
-    target_type text,
-    port        integer,
-    protocol    text,
-    claims      jsonb NOT NULL,
-    PRIMARY KEY (import_id, row_number)
-) ON COMMIT DROP;
-DROP TABLE IF EXISTS pg_temp.endpoints;
-CREATE TEMP TABLE endpoints (
-    ref_key  text PRIMARY KEY,
-    ref      text NOT NULL,
-    is_app   boolean NOT NULL,
-    asset_id uuid,
-    missing  text
-) ON COMMIT DROP;
-DROP TABLE IF EXISTS pg_temp.touched_edges;
-CREATE TEMP TABLE touched_edges (dependency_id uuid PRIMARY KEY) ON COMMIT DROP;
-"""
+# An apply or a revert starts from empty edge tables (``scratch``).
+EDGES_DDL = scratch.starting("edges", "endpoints", "touched_edges")
 
 _APP = "ARRAY[" + ", ".join(f"'{t}'" for t in APPLICATION_TYPES) + "]"
 

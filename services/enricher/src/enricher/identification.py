@@ -11,8 +11,8 @@ matches anything decides:
 - several assets match: it is ambiguous.
 Conflicts and ambiguities are not merged: they become reviewable duplicate candidates.
 
-Rows to identify are put in the temp table ``incoming`` (``INCOMING_DDL``); results land
-in the temp table ``identified``. Both vanish at commit.
+Rows to identify are put in the scratch table ``incoming``; results land in the scratch table
+``identified`` (``scratch``: emptied at commit).
 """
 
 from __future__ import annotations
@@ -21,20 +21,10 @@ import uuid
 
 import asyncpg
 
-from . import planner_statistics
+from . import planner_statistics, scratch
 
 # (priority, kind): the order in which identifiers decide.
 KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6, "serial"), (7, "name"))
-
-INCOMING_DDL = """
-DROP TABLE IF EXISTS pg_temp.incoming;
-CREATE TEMP TABLE incoming (
-    row_number integer PRIMARY KEY,
-    source     text NOT NULL,
-    source_key text, fqdn text, host text, ip text, mac text, serial text, name text,
-    claims     jsonb NOT NULL
-) ON COMMIT DROP;
-"""
 
 # Identifier columns of ``incoming`` from a row's normalised cells (``cell(col)`` SQL).
 HOST_FROM = "lower(coalesce({hostname}, {fqdn}))"
@@ -58,8 +48,7 @@ def identifier_columns(cell: callable, source: str) -> str:  # type: ignore[vali
 # is planned as a few rows, and the joins below become nested loops.
 _IDENTIFY = """
 ANALYZE pg_temp.incoming;
-DROP TABLE IF EXISTS pg_temp.identified;
-CREATE TEMP TABLE identified ON COMMIT DROP AS
+INSERT INTO identified (row_number, asset_id, outcome, matched_on, assets)
 WITH ids AS (
     SELECT i.row_number, k.prio, k.kind, k.value
     FROM incoming i CROSS JOIN LATERAL (VALUES
@@ -97,7 +86,6 @@ SELECT i.row_number,
        coalesce(mt.assets, '{{}}'::uuid[]) AS assets
 FROM incoming i LEFT JOIN matched mt USING (row_number) LEFT JOIN strongest s USING (row_number)
 LEFT JOIN conflicting c USING (row_number);
-CREATE INDEX ON identified (asset_id);
 ANALYZE pg_temp.identified;
 """
 
@@ -141,7 +129,7 @@ def _held(tenant: str, engagement: str, *, probe: bool) -> str:
 
 
 async def create_incoming(conn: asyncpg.Connection) -> None:
-    await conn.execute(INCOMING_DDL)
+    await scratch.start(conn, "incoming")
 
 
 async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID,
@@ -150,9 +138,9 @@ async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engag
     and a multi-statement script cannot take parameters)."""
     tenant, engagement = uuid.UUID(str(client_account_id)), uuid.UUID(str(engagement_id))
     probe, quoted = probes(rows), (f"'{tenant}'", f"'{engagement}'")
-    await conn.execute(_IDENTIFY.format(tenant=tenant, engagement=engagement,
-                                        matches=identifier_matches("ids", *quoted, probe=probe),
-                                        held=_held(*quoted, probe=probe)))
+    script = _IDENTIFY.format(tenant=tenant, engagement=engagement, held=_held(*quoted, probe=probe),
+                              matches=identifier_matches("ids", *quoted, probe=probe))
+    await conn.execute(scratch.starting("identified") + script)
 
 
 async def record_candidates(conn: asyncpg.Connection, import_id: uuid.UUID, client_account_id: uuid.UUID,

@@ -11,7 +11,7 @@ Because current values are a function of the claims, reverting an import is dele
 claims and deciding again: what it overwrote comes back by itself. Each attribute's
 provenance (import, source, time of the winning claim) is kept next to the values.
 
-Functions here work on the temp table ``touched(asset_id)``: the assets to decide again, and
+Functions here work on the scratch table ``touched(asset_id)``: the assets to decide again, and
 ``created_assets(asset_id)``: those the import being applied created (``start_created``). An
 asset is created with its decided values (``decided_values``: its one claim wins every
 attribute), so deciding skips it: deciding it again, an UPDATE of every row a large import
@@ -27,6 +27,7 @@ from datetime import datetime
 
 import asyncpg
 
+from . import scratch
 from .policy import InventoryPolicy
 
 TYPED = ("asset_type", "hostname", "fqdn", "ip_address", "mac_address", "serial_number", "external_id", "source",
@@ -39,15 +40,6 @@ CLASSIFICATION = ("classification", "regulation", "data_store", "data_owner", "r
 VOUCHING = ("cmdb_export", "app_discovery")
 NAME_FROM = ("name", "hostname", "fqdn", "ip_address", "serial_number", "external_id")
 NUMERIC = r"^-?[0-9]+(\.[0-9]+)?$"
-
-TOUCHED_DDL = """
-DROP TABLE IF EXISTS pg_temp.touched;
-CREATE TEMP TABLE touched (asset_id uuid PRIMARY KEY) ON COMMIT DROP;
-"""
-CREATED_DDL = """
-DROP TABLE IF EXISTS pg_temp.created_assets;
-CREATE TEMP TABLE created_assets (asset_id uuid PRIMARY KEY) ON COMMIT DROP;
-"""
 
 
 def _array(names: tuple[str, ...]) -> str:
@@ -137,10 +129,8 @@ SELECT count(*) FILTER (WHERE changed) FROM decided
 # unless the caller started it (a direct call: nothing was created). Temp tables get no
 # statistics from autovacuum: 20,000 assets planned as a handful turn the claim and
 # identifier joins into nested loops.
-_DECIDING = """
-CREATE TEMP TABLE IF NOT EXISTS created_assets (asset_id uuid PRIMARY KEY) ON COMMIT DROP;
-DROP TABLE IF EXISTS pg_temp.deciding;
-CREATE TEMP TABLE deciding ON COMMIT DROP AS
+_DECIDING = scratch.ensuring("created_assets") + scratch.starting("deciding") + """
+INSERT INTO deciding
 SELECT asset_id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM created_assets n WHERE n.asset_id = t.asset_id);
 ANALYZE pg_temp.touched, pg_temp.deciding;
 """
@@ -164,9 +154,8 @@ def source_key(claimed_source: str, claim_source: str, external_id: str) -> str:
 # classifications, a re-import) must not delete and re-insert every identifier of its assets,
 # which costs index churn and dead rows in the table every identification reads. Created assets
 # are left out: they were given their identifiers as they were created.
-_REFRESH_IDENTIFIERS = f"""
-DROP TABLE IF EXISTS pg_temp.wanted_identifiers;
-CREATE TEMP TABLE wanted_identifiers ON COMMIT DROP AS
+_REFRESH_IDENTIFIERS = scratch.starting("wanted_identifiers") + f"""
+INSERT INTO wanted_identifiers
 SELECT DISTINCT a.client_account_id, a.engagement_id, k.kind, k.value, a.asset_id
 FROM assets a JOIN deciding USING (asset_id)
 CROSS JOIN LATERAL {IDENTIFIER_VALUES}
@@ -192,12 +181,12 @@ ON CONFLICT DO NOTHING;
 
 
 async def start_touched(conn: asyncpg.Connection) -> None:
-    await conn.execute(TOUCHED_DDL)
+    await scratch.start(conn, "touched")
 
 
 async def start_created(conn: asyncpg.Connection) -> None:
     """An empty ``created_assets`` for the import (or revert) about to be applied."""
-    await conn.execute(CREATED_DDL)
+    await scratch.start(conn, "created_assets")
 
 
 async def decide(conn: asyncpg.Connection, policy: InventoryPolicy, import_id: uuid.UUID | None,

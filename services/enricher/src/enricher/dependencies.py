@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 APPLICATION_TYPES = ("application", "app", "service", "api", "microservice", "web_application", "webapp")
 
 # An apply or a revert starts from empty edge tables (``scratch``).
-EDGES_DDL = scratch.starting("edges", "endpoints", "touched_edges")
+START_EDGES = scratch.starting("edges", "endpoints", "touched_edges")
 
 _APP = "ARRAY[" + ", ".join(f"'{t}'" for t in APPLICATION_TYPES) + "]"
 
@@ -202,7 +202,7 @@ async def _resolve_endpoints(conn: asyncpg.Connection, tenant: tuple[uuid.UUID, 
 
 async def apply_dependencies(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     tenant = (a.client_account_id, a.engagement_id)
-    await conn.execute(EDGES_DDL)
+    await conn.execute(START_EDGES)
     await reconciliation.start_touched(conn)
     await conn.execute(_FILL_EDGES, a.import_id, a.at)
     await _resolve_endpoints(conn, tenant)
@@ -232,7 +232,7 @@ async def resolve_parked(conn: asyncpg.Connection, a: Apply) -> int:
             "SELECT EXISTS (SELECT 1 FROM parked_dependencies WHERE client_account_id = $1 AND engagement_id = $2"
             " AND import_id <> $3)", *tenant, a.import_id):
         return 0
-    await conn.execute(EDGES_DDL)
+    await conn.execute(START_EDGES)
     await conn.execute(
         "INSERT INTO edges SELECT import_id, row_number, asserted_at, source_ref, target_ref, source_type,"
         " target_type, port, protocol, claims FROM parked_dependencies"

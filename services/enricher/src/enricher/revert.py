@@ -49,7 +49,7 @@ def _count(status: str) -> int:
 
 async def _undo(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     await reconciliation.start_touched(conn)
-    await conn.execute(dependencies.EDGES_DDL)
+    await conn.execute(dependencies.START_EDGES)
     await conn.execute("INSERT INTO touched SELECT asset_id FROM asset_claims WHERE import_id = $1", a.import_id)
     await conn.execute("INSERT INTO touched_edges SELECT dependency_id FROM dependency_claims WHERE import_id = $1",
                        a.import_id)

@@ -37,7 +37,7 @@ from tributary_runtime.settings import ServiceSettings
 
 from . import datagen, pipeline, profile, raw, report
 from . import stack as bench_stack
-from .stack import BenchStack, StatusWatcher
+from .stack import BenchStack, CpuMeter, StatusWatcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20261125
@@ -291,7 +291,11 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             tenant = pipeline.new_tenant()
             stack.headers(tenant)
             stack.sampler.window()
+            meter = CpuMeter(stack)
+            await meter.start()
             lat = await pipeline.latency_run(stack, watcher, tenant, [p for p, _ in small], concurrency=args.concurrency)
+            spent = await meter.stop()
+            lat["cpu_ms_per_import"] = {k: round(v * 1000 / len(small), 1) for k, v in spent.items()}
             lat["peak_rss_bytes"] = stack.sampler.peaks()
             results["latency"] = lat
             check(results, "latency: every small import completed", lat["completed"] == lat["imports"],

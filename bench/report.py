@@ -115,6 +115,11 @@ def results_markdown(r: dict[str, Any], path: Path | None) -> str:
                   f"| {lat['completed']}/{lat['imports']} | {lat['p50_ms']} ms | {lat['p95_ms']} ms | {lat['p99_ms']} ms | {lat['max_ms']} ms | "
                   f"{lat['upload_request_p50_ms']} ms | {lat['first_byte_to_completed_p50_ms']} / "
                   f"{lat['first_byte_to_completed_p99_ms']} ms | {lat['imports_per_s']} imports/s |"]
+        cpu = lat.get("cpu_ms_per_import")
+        if cpu:
+            lines += ["", f"CPU per import over the scenario (ms, from /proc): "
+                      + ", ".join(f"{name} {ms:g}" for name, ms in cpu.items())
+                      + f"; {sum(cpu.values()):.0f} in all, on {r.get('machine', {}).get('cpu_count', '?')} cores."]
     b = r.get("baseline")
     if b:
         pipe = (r.get("cmdb", {}).get("10k") or {}).get("rows_per_s_median")

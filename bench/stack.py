@@ -1,6 +1,7 @@
 """A complete stack for the benchmark: its own tansu broker, its own database, the four
 services each as its own OS process (``python -m <pkg> serve``), an RSS sampler over
-their process trees, and a watcher of the status topic that timestamps flow changes.
+their process trees, a meter of the CPU each process spends, and a watcher of the status
+topic that timestamps flow changes.
 """
 
 from __future__ import annotations
@@ -117,6 +118,59 @@ class RssSampler:
 
     def hwm(self) -> dict[str, int]:
         return {name: _read_status(pid).get("VmHWM", 0) for name, pid in self.pids.items()}
+
+
+# --------------------------------------------------------------------------- CPU
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds ``pid`` has spent (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+class CpuMeter:
+    """CPU seconds each part of the stack spends over a window: the services (with their
+    descendants), tansu, this benchmark process, and the database's sessions grouped by
+    ``application_name``. Read from /proc, so the database server must run on this machine
+    (the benchmark's always does); a session that ends inside the window is not counted."""
+
+    def __init__(self, stack: BenchStack) -> None:
+        self.stack = stack
+        self._start: dict[tuple[str, int], float] = {}
+
+    async def _processes(self) -> dict[tuple[str, int], float]:
+        import asyncpg
+
+        found = {(name, pid): _cpu_seconds(pid) + sum(_cpu_seconds(p) for p in _descendants(pid))
+                 for name, pid in self.stack.pids().items()}
+        found[("tansu", self.stack.broker.pid)] = _cpu_seconds(self.stack.broker.pid)
+        found[("benchmark client", os.getpid())] = _cpu_seconds(os.getpid())
+        conn = await asyncpg.connect(self.stack.database_url)
+        try:
+            sessions = await conn.fetch("SELECT pid, application_name FROM pg_stat_activity"
+                                        " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        finally:
+            await conn.close()
+        for r in sessions:
+            found[(f"database: {r['application_name'] or 'other'}", r["pid"])] = _cpu_seconds(r["pid"])
+        return found
+
+    async def start(self) -> None:
+        self._start = await self._processes()
+
+    async def stop(self) -> dict[str, float]:
+        """Seconds per part since ``start``, largest first."""
+        spent: dict[str, float] = {}
+        for (name, pid), seconds in (await self._processes()).items():
+            spent[name] = spent.get(name, 0.0) + seconds - self._start.get((name, pid), 0.0)
+        return dict(sorted(spent.items(), key=lambda kv: -kv[1]))
 
 
 # --------------------------------------------------------------------------- status watcher

@@ -66,6 +66,11 @@ def test_bench_smoke_10k(tmp_path: Path) -> None:
     latency = results["latency"]
     assert (latency["imports"], latency["completed"], latency["timeouts"]) == (5, 5, 0)
     assert latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"]
+    # Every process of the stack and the services' database sessions are metered; each service worked.
+    cpu = latency["cpu_ms_per_import"]
+    assert {"ingest", "validator", "enricher", "flow-state", "tansu", "benchmark client"} <= set(cpu)
+    assert {"database: tributary-enricher", "database: tributary-validator"} <= set(cpu)
+    assert all(cpu[name] > 0 for name in ("ingest", "validator", "enricher", "flow-state"))
 
     baseline = results["baseline"]
     assert (baseline["rows"], baseline["created"], baseline["updated"]) == (meta["valid"], meta["valid"], 0)

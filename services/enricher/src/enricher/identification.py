@@ -128,10 +128,6 @@ def _held(tenant: str, engagement: str, *, probe: bool) -> str:
             f" AND ai.client_account_id = {tenant} AND ai.engagement_id = {engagement}")
 
 
-async def create_incoming(conn: asyncpg.Connection) -> None:
-    await scratch.start(conn, "incoming")
-
-
 async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID,
                    rows: int) -> None:
     """Fill ``identified`` from the ``rows`` rows of ``incoming`` (ids inlined: they are UUIDs,

@@ -17,7 +17,7 @@ import asyncpg
 
 from contracts import Category
 
-from . import dependencies, identification, reconciliation
+from . import dependencies, identification, reconciliation, scratch
 from .identification import identifier_columns
 from .policy import InventoryPolicy
 from .reconciliation import CLASSIFICATION, NAME_FROM, PERFORMANCE, TYPED
@@ -58,7 +58,7 @@ def row_claims(a: Apply, only: tuple[str, ...] | None = None) -> str:
 
 async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, source_column: bool) -> int:
     """Put the import's rows in ``incoming``; returns how many."""
-    await identification.create_incoming(conn)
+    await scratch.start(conn, "incoming")
     source = f"lower(coalesce({cell('source')}, $2))" if source_column else "$2::text"
     status = await conn.execute(
         f"INSERT INTO incoming (row_number, source, source_key, fqdn, host, ip, mac, serial, name, claims)"

@@ -254,6 +254,7 @@ async def apply_classification(conn: asyncpg.Connection, a: Apply) -> dict[str, 
 
 
 async def apply_import(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
+    await scratch.tidy(conn)
     await reconciliation.start_created(conn)
     if a.category is Category.CMDB_EXPORT:
         return await apply_cmdb(conn, a)

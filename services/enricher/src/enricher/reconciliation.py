@@ -125,11 +125,11 @@ WITH decided AS ({_MATERIALISE})
 SELECT count(*) FILTER (WHERE changed) FROM decided
 """
 
-# The touched assets to decide: those the import did not create. created_assets is empty
-# unless the caller started it (a direct call: nothing was created). Temp tables get no
+# The touched assets to decide: those the import did not create (created_assets, which every
+# caller starts: ``start_created``; a revert creates none). Temp tables get no
 # statistics from autovacuum: 20,000 assets planned as a handful turn the claim and
 # identifier joins into nested loops.
-_DECIDING = scratch.ensuring("created_assets") + scratch.starting("deciding") + """
+_DECIDING = scratch.starting("deciding") + """
 INSERT INTO deciding
 SELECT asset_id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM created_assets n WHERE n.asset_id = t.asset_id);
 ANALYZE pg_temp.touched, pg_temp.deciding;

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from . import dependencies, reconciliation
+from . import dependencies, reconciliation, scratch
 from .inventory import Apply
 
 
@@ -48,6 +48,8 @@ def _count(status: str) -> int:
 
 
 async def _undo(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
+    await scratch.tidy(conn)
+    await reconciliation.start_created(conn)  # a revert creates no asset: every touched one is decided
     await reconciliation.start_touched(conn)
     await conn.execute(dependencies.START_EDGES)
     await conn.execute("INSERT INTO touched SELECT asset_id FROM asset_claims WHERE import_id = $1", a.import_id)

@@ -51,6 +51,7 @@ class Claims:
         """{attribute: (value, label of the winning claim)} for environment, OS and criticality."""
         policy.setdefault("source_priorities", PRIORITIES)
         async with self.db.transaction() as conn:
+            await reconciliation.start_created(conn)
             await reconciliation.start_touched(conn)
             await conn.execute("INSERT INTO touched VALUES ($1)", self.asset_id)
             await reconciliation.decide(conn, InventoryPolicy(**policy), None, self.seed.at(400 * DAY))
@@ -258,6 +259,7 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     async with db.transaction() as conn:
         created = [dict(r) for r in await conn.fetch(query, *tenant)]
         indexed = [tuple(r) for r in await conn.fetch(identifiers, *tenant)]
+        await reconciliation.start_created(conn)
         await reconciliation.start_touched(conn)
         await conn.execute("INSERT INTO touched SELECT asset_id FROM assets WHERE client_account_id = $1"
                            " AND engagement_id = $2", *tenant)

@@ -53,8 +53,10 @@ INDEXES = {"identified": "CREATE INDEX IF NOT EXISTS identified_asset ON pg_temp
 
 
 # Above this size in all, the session's scratch tables are truncated before the next import:
-# the dead rows of ~300 imports of 100 rows, or what one large import left.
-TIDY_BYTES = 32 * 1024 * 1024
+# the dead rows of ~40 imports of 100 rows, or what one large import left. Statements that scan
+# a scratch table (a whole-table UPDATE of ``incoming``) read its dead pages too, so the bound is
+# low: one truncation per ~40 small imports instead of one per commit.
+TIDY_BYTES = 4 * 1024 * 1024
 
 _SIZE = """
 SELECT c.relname, pg_relation_size(c.oid) AS bytes FROM pg_class c

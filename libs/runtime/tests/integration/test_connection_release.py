@@ -7,31 +7,17 @@ what must still hold is that the next unit never inherits an open transaction.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
-import asyncpg
 import pytest
 
 from tributary_runtime.db import Database
-from tributary_runtime.settings import ServiceSettings
 
 
 @pytest.fixture
-async def db(stack_env: dict[str, str]) -> AsyncIterator[Database]:
-    settings = ServiceSettings(database_url=stack_env["DATABASE_URL"],
-                               kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
-    schema = f"release_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(settings.asyncpg_dsn)
-    await admin.execute(f'CREATE SCHEMA "{schema}"; CREATE TABLE "{schema}".marks (n int PRIMARY KEY)')
+async def db(schema_db: Callable[..., Awaitable[Database]]) -> Database:
     # One connection: every unit of work below runs on the one the previous unit released.
-    database = await Database.connect(settings.asyncpg_dsn, schema, min_size=1, max_size=1)
-    try:
-        yield database
-    finally:
-        await database.close()
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
+    return await schema_db("release", "CREATE TABLE marks (n int PRIMARY KEY)", min_size=1, max_size=1)
 
 
 async def test_a_unit_of_work_ends_with_its_commit_on_the_wire(db: Database) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
 from tributary_runtime.db import Database
-from tributary_runtime.settings import ServiceSettings
 
 VALUES = [
     {"at": datetime(2026, 12, 6, 3, 4, 5, 678901, tzinfo=UTC), "id": uuid.UUID(int=7)},
@@ -32,20 +31,9 @@ def stdlib(value: object) -> str:
 
 
 @pytest.fixture
-async def db(stack_env: dict[str, str]) -> AsyncIterator[Database]:
-    settings = ServiceSettings(database_url=stack_env["DATABASE_URL"],
-                               kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
-    schema = f"jsonb_binary_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(settings.asyncpg_dsn)
-    await admin.execute(f'CREATE SCHEMA "{schema}"; SET search_path TO "{schema}";'
-                        " CREATE TABLE docs (n int PRIMARY KEY, via text NOT NULL, doc jsonb)")
-    database = await Database.connect(settings.asyncpg_dsn, schema, max_size=2)
-    try:
-        yield database
-    finally:
-        await database.close()
-        await admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
-        await admin.close()
+async def db(schema_db: Callable[..., Awaitable[Database]]) -> Database:
+    return await schema_db("jsonb_binary", "CREATE TABLE docs (n int PRIMARY KEY, via text NOT NULL, doc jsonb)",
+                           max_size=2)
 
 
 async def test_parameter_copy_and_text_store_the_same_jsonb(db: Database) -> None:

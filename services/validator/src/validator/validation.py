@@ -130,7 +130,7 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
                     {"missing_columns": missing, "mapping": mapping.report()}, started_at, attempt)
         return
 
-    record_count = await _run_agents(unit, marker, ctx, category, columns, rules, agent_of, attempt)
+    record_count, normalised = await _run_agents(unit, marker, ctx, category, columns, rules, agent_of, attempt)
     tally = await store.counts(conn, marker.import_id)
     invalid = tally["invalid_rows"]
     counts = {"record_count": record_count, "valid_count": record_count - invalid, "invalid_count": invalid,
@@ -149,7 +149,7 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
 
     batcher = RecordBatcher(category, max_rows=settings.validated_batch_rows, payload_type=ValidatedBatch)
     if not upload.validate_only:
-        await _publish_accepted(unit, marker, category, columns, batcher, settings, attempt)
+        await _publish_accepted(unit, marker, category, columns, batcher, settings, attempt, normalised)
 
     verdict = "completed_with_errors" if invalid else "completed"
     done = ValidationCompleted(
@@ -165,28 +165,41 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
     await staging.finish(conn, marker.import_id, "validated")
 
 
+Rows = list[tuple[int, dict[str, str | None]]]
+
+
 async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation, category: Category,
-                      columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str], attempt: int) -> int:
-    """Every agent over every row; findings go to the store. Returns the number of rows."""
+                      columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str], attempt: int
+                      ) -> tuple[int, Rows | None]:
+    """Every agent over every row; findings go to the store. Returns the number of rows and, for an
+    import of at most one chunk whose checker normalises each row by itself, the rows normalised:
+    pass 2 publishes those instead of reading and checking every row again."""
     conn, settings = unit.conn, ctx.settings
     checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
     progress = ProgressReporter(unit, marker, Phase.VALIDATION, marker.payload.record_count, PRODUCER,
                                 attempt=attempt)
-    sample: list[tuple[int, dict[str, str | None]]] = []
+    sample: Rows = []
+    kept: Rows | None = (
+        [] if checker.normalises_per_row and marker.payload.record_count <= settings.validation_chunk_rows else None)
     record_count = 0
     async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
         found: list[Finding] = []
         for row_number, row in chunk:
             canonical = columns.canonical_row(row)
-            found.extend(checker.check(row_number, canonical)[1])
+            normalised, row_findings = checker.check(row_number, canonical)
+            found.extend(row_findings)
+            if kept is not None:
+                kept.append((row_number, normalised))
             if len(sample) < settings.llm_sample_rows:
                 sample.append((row_number, canonical))
         record_count += len(chunk)
+        if kept is not None and len(kept) > settings.validation_chunk_rows:
+            kept = None  # more rows than the upload declared: pass 2 streams them again
         await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, found), agent_of)
         await progress.advance(record_count)
     await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, checker.finish()), agent_of)
     if record_count == 0:
-        return 0
+        return 0, kept
     if category is Category.CMDB_EXPORT:
         await flag_duplicates(conn, marker.import_id, columns.uploaded_name, rules)
     if settings.llm_model:
@@ -195,30 +208,39 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
             engagement_id=marker.tenant.engagement_id, import_id=marker.import_id, category=category,
             columns=list(columns.uploaded_name), sample=sample)
         await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, reviewed), agent_of)
-    return record_count
+    return record_count, kept
 
 
 async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], category: Category, columns: Columns,
-                            batcher: RecordBatcher, settings: ValidatorSettings, attempt: int) -> None:
-    """Pass 2: the rows without errors, normalised by a fresh run of the same agents."""
-    checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
+                            batcher: RecordBatcher, settings: ValidatorSettings, attempt: int,
+                            normalised_rows: Rows | None) -> None:
+    """Pass 2: the rows without errors, normalised: as pass 1 left them (``normalised_rows``), or by
+    a fresh run of the same agents over the staged rows (a large import is not held in memory)."""
     names = list(columns.uploaded_name)
     canonical = set(CANONICAL[category])
     conn = unit.conn
     invalid = {r["row_number"] for r in await conn.fetch(
         "SELECT DISTINCT row_number FROM row_issues WHERE import_id = $1 AND severity = 'error'"
         " AND row_number IS NOT NULL", marker.import_id)}
-    async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
-        for row_number, row in chunk:
-            if row_number in invalid:
-                continue
-            normalised = checker.check(row_number, columns.canonical_row(row))[0]
-            out = {name: normalised.get(name) for name in names}
-            # Values an agent derived (e.g. every address of a multi-address cell) travel along.
-            out.update((k, v) for k, v in normalised.items() if k not in canonical and k not in out)
-            batch = batcher.add(row_number, out)
-            if batch is not None:
-                await _publish_batch(unit, marker, batch, attempt)
+
+    async def accept(row_number: int, normalised: dict[str, str | None]) -> None:
+        out = {name: normalised.get(name) for name in names}
+        # Values an agent derived (e.g. every address of a multi-address cell) travel along.
+        out.update((k, v) for k, v in normalised.items() if k not in canonical and k not in out)
+        batch = batcher.add(row_number, out)
+        if batch is not None:
+            await _publish_batch(unit, marker, batch, attempt)
+
+    if normalised_rows is not None:
+        for row_number, normalised in normalised_rows:
+            if row_number not in invalid:
+                await accept(row_number, normalised)
+    else:
+        checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
+        async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
+            for row_number, row in chunk:
+                if row_number not in invalid:
+                    await accept(row_number, checker.check(row_number, columns.canonical_row(row))[0])
     batch = batcher.flush()
     if batch is not None:
         await _publish_batch(unit, marker, batch, attempt)

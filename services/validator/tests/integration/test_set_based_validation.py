@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,9 @@ from tributary_runtime.consumer import Unit
 from tributary_cli.testing import CountingConnection
 from tributary_runtime.db import Database
 from validator import SCHEMA
+from validator import validation
 from validator.llm_usage import PgUsageLedger
+from validator.rules.cmdb import CmdbChecker
 from validator.settings import ValidatorSettings
 from validator.validation import Validation, validate_import
 
@@ -46,7 +49,8 @@ async def producer(stack_env: dict[str, str]) -> AIOKafkaProducer:
     await producer.stop()
 
 
-async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int) -> tuple[int, dict[str, Any]]:
+async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int,
+                         settings: ValidatorSettings | None = None) -> tuple[int, dict[str, Any]]:
     tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
     import_id = uuid.uuid4()
     values = [cells(i) for i in range(1, rows + 1)]
@@ -63,7 +67,7 @@ async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int) ->
                                          records=[(import_id, i, 1, v) for i, v in enumerate(values, start=1)])
         counting = CountingConnection(conn)
         unit = Unit(conn=counting, producer=producer, group_id="test")  # type: ignore[arg-type]
-        await validate_import(unit, marker, Validation(ValidatorSettings(), PgUsageLedger(db.pool)))
+        await validate_import(unit, marker, Validation(settings or ValidatorSettings(), PgUsageLedger(db.pool)))
         await unit.flush()
         run = dict(await conn.fetchrow("SELECT verdict, record_count, invalid_count, warning_count"
                                        " FROM validation_runs WHERE import_id = $1", import_id))
@@ -80,3 +84,34 @@ async def test_statements_do_not_grow_with_rows(db: Database, producer: AIOKafka
     # and the repeats of a row itself rejected for its address, which are no duplicates of a valid row).
     assert large_run["verdict"] == "completed_with_errors" and large_run["record_count"] == 2000
     assert large_run["invalid_count"] == 285 + 181 - 25 - 26
+
+
+async def test_an_import_of_one_chunk_is_checked_once_and_publishes_what_a_second_pass_would(
+        db: Database, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pass 2 publishes the rows pass 1 normalised when the import fits in one chunk; a larger one
+    (here: chunks of 5 rows) is read and checked again. Both publish the same rows."""
+    checked: Counter[int] = Counter()
+    published: list[list[Any]] = []
+    check = CmdbChecker.check
+
+    def counted(self: CmdbChecker, row_number: int, row: Any) -> Any:
+        checked[row_number] += 1
+        return check(self, row_number, row)
+
+    async def capture(unit: Unit, marker: Any, batch: Any, attempt: int) -> None:
+        published[-1].extend(batch.model_dump(mode="json")["rows"])
+
+    monkeypatch.setattr(CmdbChecker, "check", counted)
+    monkeypatch.setattr(validation, "_publish_batch", capture)
+    runs = {}
+    for label, settings in (("kept", ValidatorSettings()), ("streamed", ValidatorSettings(validation_chunk_rows=5))):
+        checked.clear()
+        published.append([])
+        _, runs[label] = await statements_for(db, producer, 30, settings)
+        valid = 30 - runs[label]["invalid_count"]
+        if label == "kept":
+            assert set(checked.values()) == {1} and len(checked) == 30  # every row once
+        else:
+            assert sum(checked.values()) == 30 + valid  # the valid rows a second time
+    assert runs["kept"] == runs["streamed"]
+    assert published[0] == published[1] and len(published[0]) == 30 - runs["kept"]["invalid_count"]

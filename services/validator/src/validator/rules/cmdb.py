@@ -99,6 +99,7 @@ class CmdbChecker:
 
     agents = AGENTS
     rules = RULES
+    normalises_per_row = True
 
     def __init__(self, units: Mapping[str, str] | None = None) -> None:
         units = dict(units or {})

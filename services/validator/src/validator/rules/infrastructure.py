@@ -86,6 +86,7 @@ class InfrastructureChecker:
 
     agents = AGENTS
     rules = RULES
+    normalises_per_row = True
 
     def __init__(self, *, reference_time: datetime, units: Mapping[str, str] | None = None) -> None:
         units = dict(units or {})

@@ -41,6 +41,8 @@ class RowChecker(Protocol):
 
     agents: tuple[str, ...]
     rules: tuple[Rule, ...]
+    # True when a row's normalised values depend on that row alone (not on the rows before it).
+    normalises_per_row: bool
 
     def check(self, row_number: int, row: Row) -> tuple[dict[str, str | None], list[Finding]]: ...
 

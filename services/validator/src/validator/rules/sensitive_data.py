@@ -45,6 +45,7 @@ class SensitiveDataChecker:
 
     agents = AGENTS
     rules = RULES
+    normalises_per_row = True
 
     def check(self, row_number: int, row: Row) -> tuple[dict[str, str | None], list[Finding]]:
         out = normalised_row(row, CANONICAL)

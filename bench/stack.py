@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts import Tenant, topics
 from tributary_cli import devstack, processes, testing
 from tributary_cli.processes import ServiceProcess
+from tributary_runtime.settings import ServiceSettings
 
 SERVICES = tuple(processes.SERVICES)
 # Stacks created and not yet closed: closed on the way out of an interrupted run (bench.__main__).
@@ -189,8 +190,11 @@ class StatusWatcher:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
+        # Polled as the services poll while messages flow: a shorter wait than theirs would spend
+        # the broker's and this process's CPU, which the services under measurement share.
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                          fetch_max_wait_ms=5, max_partition_fetch_bytes=4 << 20)
+                                          fetch_max_wait_ms=ServiceSettings().fetch_max_wait_ms,
+                                          max_partition_fetch_bytes=4 << 20)
         await self._consumer.start()
         parts = self._consumer.partitions_for_topic(topics.FLOW_STATUS)
         for _ in range(100):

@@ -12,7 +12,7 @@ matches anything decides:
 Conflicts and ambiguities are not merged: they become reviewable duplicate candidates.
 
 Rows to identify are put in the scratch table ``incoming``; results land in the scratch table
-``identified`` (``scratch``: emptied at commit).
+``identified`` (``scratch``: each use empties them first).
 """
 
 from __future__ import annotations

@@ -64,15 +64,12 @@ WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind = 'r' AND c.relname = A
 """
 
 
-def ensuring(*names: str) -> str:
-    """SQL making the named tables for this session unless they exist; rows already there stay."""
-    return "".join(f"CREATE TEMP TABLE IF NOT EXISTS {n} {TABLES[n]};\n" + INDEXES.get(n, "") for n in names)
-
-
 def starting(*names: str) -> str:
-    """SQL giving the named tables empty: rows of an earlier transaction of this session, or of an
-    earlier step of this one (a revert, then the parked edges it resolves), are gone."""
-    return ensuring(*names) + "".join(f"DELETE FROM pg_temp.{n};\n" for n in names)
+    """SQL giving the named tables, made for this session unless they exist, empty: rows of an
+    earlier transaction of this session, or of an earlier step of this one (a revert, then the
+    parked edges it resolves), are gone."""
+    return "".join(f"CREATE TEMP TABLE IF NOT EXISTS {n} {TABLES[n]};\n" + INDEXES.get(n, "")
+                   + f"DELETE FROM pg_temp.{n};\n" for n in names)
 
 
 async def start(conn: asyncpg.Connection, *names: str) -> None:

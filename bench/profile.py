@@ -1,6 +1,6 @@
 """Where the time goes: py-spy on every service process, pg_stat_activity sampled for the database.
 
-py-spy (``pip install py-spy``; not a project dependency) samples each service's Python
+py-spy (a locked development dependency) samples each service's Python
 stacks without touching the service (``--nonblocking``). Its collapsed output is reduced to
 the functions that hold the most samples, by self time and inclusive of callees (project code
 only for the latter). Without py-spy only the database side is profiled.

@@ -20,6 +20,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
+
 from contracts import Category, Tenant
 from enricher import inventory, reconciliation, revert
 from enricher.policy import InventoryPolicy
@@ -234,9 +236,14 @@ async def test_a_revert_that_removes_assets_removes_their_identifiers(db: Databa
     assert dangling == 0
 
 
-async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Database, seed: Any) -> None:
+@pytest.mark.parametrize("key_order_from", [inventory.IDENTIFIERS_IN_KEY_ORDER_FROM, 0],
+                         ids=["identifiers-as-created", "identifiers-in-key-order"])
+async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Database, seed: Any, key_order_from: int,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # Created assets skip deciding (reconciliation's module docstring): deciding them again
-    # afterwards must change nothing, neither a value nor a provenance entry.
+    # afterwards must change nothing, neither a value nor a provenance entry nor an identifier,
+    # whichever order a large import inserts the identifiers in.
+    monkeypatch.setattr(inventory, "IDENTIFIERS_IN_KEY_ORDER_FROM", key_order_from)
     inv = Inventory(db, seed)
     await inv.apply(Category.CMDB_EXPORT,
                     ["name", "hostname", "mac_address", "environment", "cpu_avg_pct", "regulation", "owner"],

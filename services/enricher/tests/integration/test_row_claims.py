@@ -1,0 +1,59 @@
+"""What a staged row claims (``inventory.row_claims``): trimmed non-blank cells, blanks as null when
+empty values overwrite, a category's columns alone when it names them; cells keep their columns."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from contracts import Category
+from enricher import inventory
+from enricher.policy import InventoryPolicy
+from tributary_runtime.db import Database
+
+COLUMNS = ["hostname", "environment", "owner", "cpu_avg_pct", "regulation"]
+ROWS = [
+    ["  web-01.corp.example ", "production", "", "12.5", None],
+    ["db-01", "   ", None, " 40 ", "PCI,SOX"],
+    [None, None, None, None, None],
+]
+
+
+async def _claims(db: Database, policy: InventoryPolicy, only: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    import_id = uuid.uuid4()
+    a = inventory.Apply(import_id, uuid.uuid4(), uuid.uuid4(), datetime(2026, 3, 1, tzinfo=UTC),
+                        Category.CMDB_EXPORT, "upload", policy)
+    async with db.transaction() as conn:
+        # Two batches with their columns in different orders: a cell goes with its own batch's column.
+        await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
+                           " VALUES ($1, 1, $2, 3, 't'), ($1, 2, $3, 1, 't')", import_id, COLUMNS, COLUMNS[::-1])
+        await conn.copy_records_to_table(
+            "staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
+            records=[(import_id, n, 1, row) for n, row in enumerate(ROWS, start=1)]
+            + [(import_id, 4, 2, ROWS[0][::-1])])
+        rows = await conn.fetch(f"SELECT r.row_number, {inventory.row_claims(a, only)} AS claims"
+                                f" {inventory.STAGED} ORDER BY r.row_number", import_id)
+    return [r["claims"] for r in rows]
+
+
+@pytest.mark.parametrize("empty_overwrites", [False, True])
+async def test_a_row_claims_its_trimmed_cells_and_its_blanks_only_when_they_overwrite(
+        db: Database, empty_overwrites: bool) -> None:
+    claims = await _claims(db, InventoryPolicy(empty_overwrites=empty_overwrites), None)
+    first = {"hostname": "web-01.corp.example", "environment": "production", "cpu_avg_pct": "12.5"}
+    second = {"hostname": "db-01", "cpu_avg_pct": "40", "regulation": "PCI,SOX"}
+    if empty_overwrites:
+        first |= {"owner": None, "regulation": None}
+        second |= {"environment": None, "owner": None}
+        assert claims == [first, second, dict.fromkeys(COLUMNS), first]
+    else:
+        assert claims == [first, second, {}, first]
+
+
+async def test_a_category_that_names_its_columns_claims_those_alone(db: Database) -> None:
+    claims = await _claims(db, InventoryPolicy(), ("cpu_avg_pct", "regulation", "disk_total"))
+    assert claims == [{"cpu_avg_pct": "12.5"}, {"cpu_avg_pct": "40", "regulation": "PCI,SOX"}, {},
+                      {"cpu_avg_pct": "12.5"}]

@@ -116,6 +116,43 @@ def test_batcher_bounds_batches_and_checksums_them() -> None:
     assert batcher.record_count == 5 and batcher.batch_count == 3 and len(batcher.checksum) == 64
 
 
+def _reference_batches(records: list[dict[str, object]], max_rows: int, max_bytes: int) -> list[tuple]:
+    """Batches as the size rule defines them: a batch closes at ``max_rows`` rows or once the sum over
+    its rows of len(str(value)) + len(key) + 6 per cell reaches ``max_bytes``; its columns are the
+    keys of its rows in first-seen order, a missing cell None."""
+    out, pending, size = [], [], 0
+    for n, record in enumerate(records, start=1):
+        pending.append((n, record))
+        size += sum(len(str(v)) + len(k) + 6 for k, v in record.items())
+        if len(pending) >= max_rows or size >= max_bytes:
+            out.append(pending)
+            pending, size = [], 0
+    if pending:
+        out.append(pending)
+    batches = []
+    for rows in out:
+        cols = list(dict.fromkeys(k for _, r in rows for k in r))
+        batches.append((cols, [n for n, _ in rows], [[r.get(c) for c in cols] for _, r in rows]))
+    return batches
+
+
+def test_batcher_columns_and_byte_bounds_follow_each_batchs_rows() -> None:
+    import random
+
+    rng = random.Random(7)
+    keys = ["hostname", "ip_address", "owner", "location", "ip_addresses"]
+    records = []
+    for _ in range(500):
+        chosen = rng.sample(keys, rng.randint(1, len(keys))) if rng.random() < 0.2 else keys[:3]
+        records.append({k: rng.choice([None, 7, 2.5, True, "x" * rng.randint(0, 40)]) for k in chosen})
+    batcher = RecordBatcher("cmdb_export", max_rows=37, max_bytes=2000)
+    out = [b for n, r in enumerate(records, start=1) if (b := batcher.add(n, r)) is not None]
+    out.append(batcher.flush())
+    assert [(b.columns, b.row_numbers, b.rows) for b in out] == _reference_batches(records, 37, 2000)
+    assert list(batcher.columns_seen) == list(dict.fromkeys(k for r in records for k in r))
+    assert batcher.record_count == 500 and batcher.flush() is None
+
+
 def test_a_json_schema_for_every_event() -> None:
     from contracts.history import MODELS
 

@@ -52,13 +52,21 @@ class RecordBatcher:
         self.record_count = 0
         self._pending: list[tuple[int, Mapping[str, Cell]]] = []
         self._pending_bytes = 0
+        # Rows nearly always repeat the previous row's keys: the pending batch's columns, and what a
+        # row's keys add to its size estimate, are worked out again only when the key set changes.
+        self._batch_columns: dict[str, None] = {}
+        self._keys: frozenset[str] = frozenset()
+        self._key_bytes = 0
 
     def add(self, row_number: int, record: Mapping[str, Cell]) -> RecordBatch | ValidatedBatch | None:
         self._pending.append((row_number, record))
-        self._pending_bytes += sum(len(str(v)) + len(k) + 6 for k, v in record.items())
-        for key in record:
-            if key not in self.columns_seen:
-                self.columns_seen[key] = None
+        if record.keys() != self._keys:
+            self._keys = frozenset(record)
+            self._key_bytes = sum(len(k) + 6 for k in record)
+            for key in record:
+                self._batch_columns.setdefault(key, None)
+                self.columns_seen.setdefault(key, None)
+        self._pending_bytes += sum(map(len, map(str, record.values()))) + self._key_bytes
         if len(self._pending) >= self.max_rows or self._pending_bytes >= self.max_bytes:
             return self.flush()
         return None
@@ -66,18 +74,16 @@ class RecordBatcher:
     def flush(self) -> RecordBatch | ValidatedBatch | None:
         if not self._pending:
             return None
-        columns: dict[str, None] = {}
-        for _, record in self._pending:
-            for key in record:
-                columns.setdefault(key, None)
-        cols = list(columns)
+        cols = list(self._batch_columns)
         row_numbers = [n for n, _ in self._pending]
-        rows = [[record.get(c) for c in cols] for _, record in self._pending]
+        rows = [list(map(record.get, cols)) for _, record in self._pending]
         seq = len(self.digests) + 1
         self.digests.append((seq, batch_digest(seq, row_numbers, rows)))
         self.record_count += len(rows)
         self._pending = []
         self._pending_bytes = 0
+        self._batch_columns = {}
+        self._keys = frozenset()
         return self.payload_type(category=self.category, batch_seq=seq, columns=cols,
                                  row_numbers=row_numbers, rows=rows)
 

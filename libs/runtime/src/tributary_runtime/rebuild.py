@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import logging
 import multiprocessing
@@ -70,6 +69,7 @@ from contracts.envelope import HEADER_EVENT_TYPE, header_value
 from . import offsets
 from .broker import MAX_MESSAGE_BYTES, kafka_client_options
 from .checksums import SESSION_SETTINGS, TableCheck, TableComparison, compare, ident
+from .collector import fewer_collections
 from .consumer import TRANSIENT, DeadLetterHook, Handler, Inbound, Unit
 from .db import Database
 from .settings import ServiceSettings
@@ -136,28 +136,6 @@ class Stats:
     def add(self, other: Stats) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-
-@contextlib.contextmanager
-def fewer_collections(young: int = 50_000) -> Iterator[None]:
-    """Python's cyclic garbage collector, tuned for a replay while it runs.
-
-    A replay allocates millions of short-lived objects (messages, envelopes, flows, rows), and
-    by default a collection runs every 700 of them; every tenth of those goes on to an older
-    generation and every hundredth to a full pass over the whole heap (every module, pydantic's
-    validators). Measured on a flow-state rebuild of 19,368 events, collections were ~40% of the
-    reader's CPU time. Objects that exist before the replay are frozen out of collection, and young
-    collections run every ``young`` allocations instead: the collector's share fell to ~7%. Nothing
-    here creates reference cycles that would need a prompt collection.
-    """
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(young, *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 class LiveBehind(Exception):

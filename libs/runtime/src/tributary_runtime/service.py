@@ -24,6 +24,7 @@ from fastapi import APIRouter, FastAPI
 from contracts import Phase
 
 from . import logs
+from .collector import fewer_collections
 from .consumer import DeadLetterHook, EventConsumer, Handler, Inbound, Unit
 from .failures import fail_import_on_dead_letter
 from .http import health_router
@@ -185,4 +186,6 @@ async def run_service(settings: ServiceSettings, *, name: str, schema: str, cons
         for router in routers:
             app.include_router(router)
         app.include_router(health_router(ready))
-        await serve(settings, app, tasks)
+        # Frozen from here: what start-up made (modules, validators, pools) is never collected again.
+        with fewer_collections():
+            await serve(settings, app, tasks)

@@ -108,6 +108,30 @@ def test_row_batches_reject_ragged_rows() -> None:
                     rows=[["x", "y"], ["z"]])
 
 
+def test_decoded_cells_keep_their_json_types_and_other_cells_are_refused_as_ever() -> None:
+    cells = ["text", "", None, 0, 7, 1.0, 2.5, True, False, 12345678901234567890123]
+    batch = RecordBatch(category="cmdb_export", batch_seq=1, columns=[f"c{i}" for i in range(len(cells))],
+                        row_numbers=[1, 2], rows=[cells, list(reversed(cells))])
+    decoded = decode(*_wire(batch)).payload
+    assert decoded.rows == [cells, list(reversed(cells))]
+    assert [type(c) for c in decoded.rows[0]] == [type(c) for c in cells]  # 1.0 stays a float, True a bool
+
+    body, headers = _wire(batch)
+    for bad in ([1], {"a": 1}):
+        wire = json.loads(body)
+        wire["payload"]["rows"][1][3] = bad
+        with pytest.raises(MalformedEvent, match=r"payload\.rows\.1\.3\.str"):
+            decode(json.dumps(wire).encode(), headers)
+    wire = json.loads(body)
+    wire["payload"]["rows"][1] = "not a row"
+    with pytest.raises(MalformedEvent, match=r"payload\.rows\.1"):
+        decode(json.dumps(wire).encode(), headers)
+    wire = json.loads(body)
+    wire["payload"]["rows"][1] = cells[:3]
+    with pytest.raises(MalformedEvent, match="row 2 has 3 cells"):
+        decode(json.dumps(wire).encode(), headers)
+
+
 def test_batcher_bounds_batches_and_checksums_them() -> None:
     batcher = RecordBatcher("cmdb_export", max_rows=2)
     out = [b for n in range(1, 6) if (b := batcher.add(n, {"hostname": f"h{n}"})) is not None]

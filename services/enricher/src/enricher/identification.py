@@ -26,6 +26,12 @@ from . import planner_statistics, scratch
 # (priority, kind): the order in which identifiers decide.
 KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6, "serial"), (7, "name"))
 
+# A row's strongest identifier (the first it has in priority order), from its own columns in
+# ``incoming i``: a new asset's id derives from it. Picking it from the (row, kind) pairs instead
+# sorted five pairs per row, 5M at 1M rows.
+STRONGEST_VALUE = f"coalesce({', '.join(f'i.{kind}' for _, kind in KINDS)})"
+STRONGEST_KIND = ("CASE " + " ".join(f"WHEN i.{kind} IS NOT NULL THEN '{kind}'" for _, kind in KINDS) + " END")
+
 # Identifier columns of ``incoming`` from a row's normalised cells (``cell(col)`` SQL).
 HOST_FROM = "lower(coalesce({hostname}, {fqdn}))"
 
@@ -49,7 +55,7 @@ def identifier_columns(cell: callable, source: str) -> str:  # type: ignore[vali
 _IDENTIFY = """
 ANALYZE pg_temp.incoming;
 INSERT INTO identified (row_number, asset_id, outcome, matched_on, assets)
-WITH ids AS (
+WITH ids AS NOT MATERIALIZED (
     SELECT i.row_number, k.prio, k.kind, k.value
     FROM incoming i CROSS JOIN LATERAL (VALUES
         (1, 'source_key', i.source_key), (2, 'fqdn', i.fqdn), (3, 'host', i.host), (4, 'ip', i.ip),
@@ -62,8 +68,6 @@ WITH ids AS (
 ), matched AS (
     SELECT c.row_number, c.prio, c.kind, array_agg(DISTINCT m.asset_id ORDER BY m.asset_id) AS assets
     FROM chosen c JOIN m USING (row_number, prio) GROUP BY c.row_number, c.prio, c.kind
-), strongest AS (
-    SELECT DISTINCT ON (row_number) row_number, kind, value FROM ids ORDER BY row_number, prio
 ), conflicting AS (
     -- A stronger identifier of the row that the matched asset holds with another value.
     SELECT DISTINCT mt.row_number
@@ -74,18 +78,17 @@ WITH ids AS (
       AND (h.kind <> 'source_key' OR split_part(ai.value, '|', 1) = split_part(h.value, '|', 1))
 )
 SELECT i.row_number,
-       CASE WHEN mt.row_number IS NULL AND s.row_number IS NOT NULL
-                THEN md5('{tenant}/{engagement}/' || s.kind || ':' || s.value)::uuid
+       CASE WHEN mt.row_number IS NULL AND {strongest_value} IS NOT NULL
+                THEN md5('{tenant}/{engagement}/' || {strongest_kind} || ':' || {strongest_value})::uuid
             WHEN cardinality(mt.assets) = 1 THEN mt.assets[1] END AS asset_id,
-       CASE WHEN s.row_number IS NULL THEN 'unidentifiable'
+       CASE WHEN {strongest_value} IS NULL THEN 'unidentifiable'
             WHEN mt.row_number IS NULL THEN 'new'
             WHEN cardinality(mt.assets) > 1 THEN 'ambiguous'
             WHEN c.row_number IS NOT NULL THEN 'conflict'
             ELSE 'matched' END AS outcome,
        mt.kind AS matched_on,
        coalesce(mt.assets, '{{}}'::uuid[]) AS assets
-FROM incoming i LEFT JOIN matched mt USING (row_number) LEFT JOIN strongest s USING (row_number)
-LEFT JOIN conflicting c USING (row_number);
+FROM incoming i LEFT JOIN matched mt USING (row_number) LEFT JOIN conflicting c USING (row_number);
 ANALYZE pg_temp.identified;
 """
 
@@ -135,7 +138,8 @@ async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engag
     tenant, engagement = uuid.UUID(str(client_account_id)), uuid.UUID(str(engagement_id))
     probe, quoted = probes(rows), (f"'{tenant}'", f"'{engagement}'")
     script = _IDENTIFY.format(tenant=tenant, engagement=engagement, held=_held(*quoted, probe=probe),
-                              matches=identifier_matches("ids", *quoted, probe=probe))
+                              matches=identifier_matches("ids", *quoted, probe=probe),
+                              strongest_kind=STRONGEST_KIND, strongest_value=STRONGEST_VALUE)
     await conn.execute(scratch.starting("identified") + script)
 
 

@@ -34,8 +34,9 @@ async def _claims(db: Database, policy: InventoryPolicy, only: tuple[str, ...] |
             "staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
             records=[(import_id, n, 1, row) for n, row in enumerate(ROWS, start=1)]
             + [(import_id, 4, 2, ROWS[0][::-1])])
-        rows = await conn.fetch(f"SELECT r.row_number, {inventory.row_claims(a, only)} AS claims"
-                                f" {inventory.STAGED} ORDER BY r.row_number", import_id)
+        rows = await conn.fetch(f"SELECT c.row_number, c.claims"
+                                f" {inventory.staged_cells(inventory.IDENTIFIER_CELLS, inventory.row_claims(a, only))}"
+                                f" ORDER BY c.row_number", import_id)
     return [r["claims"] for r in rows]
 
 

@@ -31,9 +31,8 @@ KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6,
 # sorted five pairs per row, 5M at 1M rows.
 STRONGEST_VALUE = f"coalesce({', '.join(f'i.{kind}' for _, kind in KINDS)})"
 STRONGEST_KIND = ("CASE " + " ".join(f"WHEN i.{kind} IS NOT NULL THEN '{kind}'" for _, kind in KINDS) + " END")
-
-# Identifier columns of ``incoming`` from a row's normalised cells (``cell(col)`` SQL).
-HOST_FROM = "lower(coalesce({hostname}, {fqdn}))"
+# Every (priority, kind, value) of a row of ``incoming i``; a kind is also its column's name.
+PAIRS = ", ".join(f"({prio}, '{kind}', i.{kind})" for prio, kind in KINDS)
 
 
 def identifier_columns(cell: callable, source: str) -> str:  # type: ignore[valid-type]
@@ -57,9 +56,7 @@ ANALYZE pg_temp.incoming;
 INSERT INTO identified (row_number, asset_id, outcome, matched_on, assets)
 WITH ids AS NOT MATERIALIZED (
     SELECT i.row_number, k.prio, k.kind, k.value
-    FROM incoming i CROSS JOIN LATERAL (VALUES
-        (1, 'source_key', i.source_key), (2, 'fqdn', i.fqdn), (3, 'host', i.host), (4, 'ip', i.ip),
-        (5, 'mac', i.mac), (6, 'serial', i.serial), (7, 'name', i.name)) AS k(prio, kind, value)
+    FROM incoming i CROSS JOIN LATERAL (VALUES {pairs}) AS k(prio, kind, value)
     WHERE k.value IS NOT NULL
 ), m AS (
     SELECT ids.row_number, ids.prio, ids.kind, ai.asset_id FROM {matches}
@@ -139,7 +136,7 @@ async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engag
     probe, quoted = probes(rows), (f"'{tenant}'", f"'{engagement}'")
     script = _IDENTIFY.format(tenant=tenant, engagement=engagement, held=_held(*quoted, probe=probe),
                               matches=identifier_matches("ids", *quoted, probe=probe),
-                              strongest_kind=STRONGEST_KIND, strongest_value=STRONGEST_VALUE)
+                              strongest_kind=STRONGEST_KIND, strongest_value=STRONGEST_VALUE, pairs=PAIRS)
     await conn.execute(scratch.starting("identified") + script)
 
 

@@ -22,6 +22,7 @@ import uuid
 import asyncpg
 
 from . import planner_statistics, scratch
+from .reconciliation import derived_identifiers
 
 # (priority, kind): the order in which identifiers decide.
 KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6, "serial"), (7, "name"))
@@ -115,17 +116,10 @@ def identifier_matches(ids: str, tenant: str, engagement: str, *, probe: bool) -
     return f"{ids} JOIN asset_identifiers ai ON {match}"
 
 
-def _held(tenant: str, engagement: str, *, probe: bool) -> str:
-    """JOIN giving ``ai``: the identifiers of kind ``h.kind`` that the matched asset ``mt.assets[1]`` holds.
-
-    Probed by asset id alone (an asset's identifiers are all its tenant's): with the tenant's
-    key prefix the planner may walk every identifier of that kind in the tenant, per row.
-    """
-    if probe:
-        return ("CROSS JOIN LATERAL (SELECT ai.value FROM asset_identifiers ai"
-                " WHERE ai.asset_id = mt.assets[1] AND ai.kind = h.kind OFFSET 0) ai")
-    return (f"JOIN asset_identifiers ai ON ai.asset_id = mt.assets[1] AND ai.kind = h.kind"
-            f" AND ai.client_account_id = {tenant} AND ai.engagement_id = {engagement}")
+# The values of kind ``h.kind`` the matched asset ``mt.assets[1]`` is found by, as ``ai``: from its
+# values and claims, by primary key (``asset_identifiers`` has no index by asset id).
+_HELD = (f"CROSS JOIN LATERAL (SELECT d.value FROM ({derived_identifiers('a.asset_id = mt.assets[1]')}) d"
+         f" WHERE d.kind = h.kind) ai")
 
 
 async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID,
@@ -134,7 +128,7 @@ async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engag
     and a multi-statement script cannot take parameters)."""
     tenant, engagement = uuid.UUID(str(client_account_id)), uuid.UUID(str(engagement_id))
     probe, quoted = probes(rows), (f"'{tenant}'", f"'{engagement}'")
-    script = _IDENTIFY.format(tenant=tenant, engagement=engagement, held=_held(*quoted, probe=probe),
+    script = _IDENTIFY.format(tenant=tenant, engagement=engagement, held=_HELD,
                               matches=identifier_matches("ids", *quoted, probe=probe),
                               strongest_kind=STRONGEST_KIND, strongest_value=STRONGEST_VALUE, pairs=PAIRS)
     await conn.execute(scratch.starting("identified") + script)

@@ -150,27 +150,64 @@ def source_key(claimed_source: str, claim_source: str, external_id: str) -> str:
     return f"lower(coalesce({claimed_source}, {claim_source})) || '|' || lower({external_id})"
 
 
+def derived_identifiers(assets: str) -> str:
+    """SELECT of (client_account_id, engagement_id, kind, value, asset_id): the identifiers the assets
+    ``a`` for which ``assets`` holds are found by, from their current values and the source keys of
+    their claims. A (kind, value) may come twice (two claims with one source key).
+
+    ``asset_identifiers`` holds exactly these for every asset: the import that creates an asset
+    writes them from the values it creates it with (its one claim), deciding writes them again
+    from what it decided. So what an asset holds is found from its values and claims by primary
+    key, and the table needs no index by asset id: keeping one up took a third of creating a 1M-row
+    import's assets (its entries land at random).
+    """
+    return f"""
+SELECT a.client_account_id, a.engagement_id, k.kind, k.value, a.asset_id
+FROM assets a CROSS JOIN LATERAL {IDENTIFIER_VALUES}
+WHERE ({assets}) AND k.value IS NOT NULL
+UNION ALL
+SELECT a.client_account_id, a.engagement_id, 'source_key',
+       {source_key("cl.claims->>'source'", "cl.source", "cl.claims->>'external_id'")}, a.asset_id
+FROM assets a JOIN asset_claims cl USING (asset_id)
+WHERE ({assets}) AND cl.claims->>'external_id' IS NOT NULL"""
+
+
+def forget_held(which: str) -> str:
+    """DELETE of the stored identifiers among ``held_identifiers h`` for which ``which`` holds.
+
+    Each is looked up by primary key (a LATERAL subquery with OFFSET 0 is never turned into a
+    join): on statistics that trail the inventory, a join may read every identifier there is.
+    """
+    return f"""
+DELETE FROM asset_identifiers WHERE ctid = ANY(ARRAY(
+    SELECT ai.ctid FROM held_identifiers h CROSS JOIN LATERAL (
+        SELECT ai.ctid FROM asset_identifiers ai
+        WHERE ai.client_account_id = h.client_account_id AND ai.engagement_id = h.engagement_id
+          AND ai.kind = h.kind AND ai.value = h.value AND ai.asset_id = h.asset_id OFFSET 0) ai
+    WHERE {which}))"""
+
+
+_DECIDING_ASSETS = "a.asset_id IN (SELECT asset_id FROM deciding)"
+
+# Before deciding changes them: the identifiers the deciding assets may hold now (a revert has
+# noted those of the claims it deletes already, ``note_held``).
+_HOLDING = f"""
+INSERT INTO held_identifiers {derived_identifiers(_DECIDING_ASSETS)};
+ANALYZE pg_temp.held_identifiers;
+"""
+
+_UNWANTED = """NOT EXISTS (SELECT 1 FROM wanted_identifiers w
+    WHERE w.asset_id = h.asset_id AND w.kind = h.kind AND w.value = h.value
+      AND w.client_account_id = h.client_account_id AND w.engagement_id = h.engagement_id)"""
+
 # Only the difference is written: an import that changes no identifier (measurements,
 # classifications, a re-import) must not delete and re-insert every identifier of its assets,
 # which costs index churn and dead rows in the table every identification reads. Created assets
 # are left out: they were given their identifiers as they were created.
 _REFRESH_IDENTIFIERS = scratch.starting("wanted_identifiers") + f"""
-INSERT INTO wanted_identifiers
-SELECT DISTINCT a.client_account_id, a.engagement_id, k.kind, k.value, a.asset_id
-FROM assets a JOIN deciding USING (asset_id)
-CROSS JOIN LATERAL {IDENTIFIER_VALUES}
-WHERE k.value IS NOT NULL
-UNION
-SELECT a.client_account_id, a.engagement_id, 'source_key',
-       {source_key("cl.claims->>'source'", "cl.source", "cl.claims->>'external_id'")}, a.asset_id
-FROM assets a JOIN deciding USING (asset_id) JOIN asset_claims cl USING (asset_id)
-WHERE cl.claims->>'external_id' IS NOT NULL;
+INSERT INTO wanted_identifiers SELECT DISTINCT * FROM ({derived_identifiers(_DECIDING_ASSETS)}) d;
 ANALYZE pg_temp.wanted_identifiers;
-DELETE FROM asset_identifiers ai USING deciding t
-WHERE ai.asset_id = t.asset_id
-  AND NOT EXISTS (SELECT 1 FROM wanted_identifiers w
-                  WHERE w.asset_id = ai.asset_id AND w.kind = ai.kind AND w.value = ai.value
-                    AND w.client_account_id = ai.client_account_id AND w.engagement_id = ai.engagement_id);
+{forget_held(_UNWANTED)};
 INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
 SELECT w.client_account_id, w.engagement_id, w.kind, w.value, w.asset_id FROM wanted_identifiers w
 WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers ai
@@ -181,7 +218,13 @@ ON CONFLICT DO NOTHING;
 
 
 async def start_touched(conn: asyncpg.Connection) -> None:
-    await scratch.start(conn, "touched")
+    """Empty ``touched`` and ``held_identifiers`` for the import (or revert) about to be applied."""
+    await scratch.start(conn, "touched", "held_identifiers")
+
+
+async def note_held(conn: asyncpg.Connection) -> None:
+    """Note the identifiers the touched assets hold, before a revert deletes claims they come from."""
+    await conn.execute(f"INSERT INTO held_identifiers {derived_identifiers('a.asset_id IN (SELECT asset_id FROM touched)')}")
 
 
 async def start_created(conn: asyncpg.Connection) -> None:
@@ -199,6 +242,7 @@ async def decide(conn: asyncpg.Connection, policy: InventoryPolicy, import_id: u
     await conn.execute(_DECIDING)
     if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM deciding)"):
         return 0
+    await conn.execute(_HOLDING)
     changed = await conn.fetchval(_DECIDE, {k.lower(): v for k, v in policy.source_priorities.items()},
                                   policy.stale_after_days, import_id, at)
     await conn.execute(_REFRESH_IDENTIFIERS)

@@ -55,6 +55,7 @@ async def _undo(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     await conn.execute("INSERT INTO touched SELECT asset_id FROM asset_claims WHERE import_id = $1", a.import_id)
     await conn.execute("INSERT INTO touched_edges SELECT dependency_id FROM dependency_claims WHERE import_id = $1",
                        a.import_id)
+    await reconciliation.note_held(conn)  # the claims about to go are what some of them come from
     await conn.execute("DELETE FROM asset_claims WHERE import_id = $1", a.import_id)
     await conn.execute("DELETE FROM dependency_claims WHERE import_id = $1", a.import_id)
     parked_removed = _count(await conn.execute("DELETE FROM parked_dependencies WHERE import_id = $1", a.import_id))
@@ -78,7 +79,7 @@ async def _undo(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     edges_with_orphans = _count(await conn.execute(
         "DELETE FROM asset_dependencies WHERE source_asset_id = ANY($1) OR target_asset_id = ANY($1)", orphans))
     # Identifiers are a derived index without a foreign key (migration 0006): removed with their assets.
-    await conn.execute("DELETE FROM asset_identifiers WHERE asset_id = ANY($1)", orphans)
+    await conn.execute(reconciliation.forget_held("h.asset_id = ANY($1)"), orphans)
     removed = _count(await conn.execute("DELETE FROM assets WHERE asset_id = ANY($1)", orphans))
     edges_removed = _count(await conn.execute(
         "DELETE FROM asset_dependencies d USING touched_edges t WHERE d.dependency_id = t.dependency_id"

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import asyncpg
 
+# Rows of ``asset_identifiers``.
+_IDENTIFIER_ROWS = ("(client_account_id uuid NOT NULL, engagement_id uuid NOT NULL, kind text NOT NULL,"
+                    " value text NOT NULL, asset_id uuid NOT NULL)")
 # Column lists in the order positional INSERTs rely on.
 TABLES = {
     "incoming": """(
@@ -32,8 +35,8 @@ TABLES = {
     "touched": "(asset_id uuid PRIMARY KEY)",
     "created_assets": "(asset_id uuid PRIMARY KEY)",
     "deciding": "(asset_id uuid NOT NULL)",
-    "wanted_identifiers": "(client_account_id uuid NOT NULL, engagement_id uuid NOT NULL, kind text NOT NULL,"
-                          " value text NOT NULL, asset_id uuid NOT NULL)",
+    "wanted_identifiers": _IDENTIFIER_ROWS,
+    "held_identifiers": _IDENTIFIER_ROWS,
     "edges": """(
         import_id   uuid    NOT NULL,
         row_number  integer NOT NULL,

@@ -284,3 +284,47 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     assert (web["environment"], web["mac_address"], web["attributes"]) == ("staging", "AA:BB", {"owner": "team-b"})
     assert set(web["provenance"]) == {"hostname", "mac_address", "environment", "owner"}
     assert by_name["ghost-01"]["performance"] == {"cpu_avg_pct": 40, "collected_at": "2026-03-02"}
+
+
+async def test_every_asset_holds_exactly_the_identifiers_its_values_and_claims_derive(db: Database, seed: Any) -> None:
+    # Nothing finds an asset's identifiers by asset id (migration 0008): they are derived from its
+    # values and claims and looked up by key. So after every change the table must hold exactly what
+    # derived_identifiers gives, or an identifier an asset no longer has would outlive it.
+    inv = Inventory(db, seed)
+    tenant = (inv.tenant.client_account_id, inv.tenant.engagement_id)
+    derived = reconciliation.derived_identifiers("a.client_account_id = $1 AND a.engagement_id = $2")
+
+    async def identifiers() -> set[tuple[str, str]]:
+        async with db.connection() as conn:
+            stored = {tuple(r) for r in await conn.fetch(
+                "SELECT kind, value, asset_id FROM asset_identifiers WHERE client_account_id = $1"
+                " AND engagement_id = $2", *tenant)}
+            wanted = {tuple(r) for r in await conn.fetch(f"SELECT kind, value, asset_id FROM ({derived}) d", *tenant)}
+        assert stored == wanted
+        return {(kind, value) for kind, value, _ in stored}
+
+    cmdb = ["hostname", "ip_address", "external_id", "source"]
+    first, _ = await inv.apply(Category.CMDB_EXPORT, cmdb, ["web-01.corp.example", "10.0.0.1", "CI-1", "ServiceNow"],
+                               ["db-01.corp.example", "10.0.0.2", "", ""])
+    assert {("source_key", "servicenow|ci-1"), ("ip", "10.0.0.1")} <= await identifiers()
+    # Another source's key for web-01, and a new address: the old one goes, the key joins the first.
+    second, _ = await inv.apply(Category.CMDB_EXPORT, cmdb, ["web-01.corp.example", "10.0.0.9", "A-77", "Tanium"])
+    held = await identifiers()
+    assert {("source_key", "servicenow|ci-1"), ("source_key", "tanium|a-77"), ("ip", "10.0.0.9")} <= held
+    assert ("ip", "10.0.0.1") not in held
+    await inv.apply(Category.INFRASTRUCTURE, ["hostname", "ip_address", "cpu_avg_pct"], ["ghost-01", "10.0.0.99", "40"],
+                    policy=InventoryPolicy(create_placeholders=True))
+    await inv.apply(Category.APP_DISCOVERY, ["source", "target", "target_type", "port", "protocol"],
+                    ["billing", "db-01.corp.example", "database", "5432", "TCP"])
+    assert {("host", "ghost-01"), ("name", "billing")} <= await identifiers()
+
+    # The revert deletes the claim the Tanium key came from: the key goes, the old address returns.
+    await inv.revert(second, Category.CMDB_EXPORT)
+    held = await identifiers()
+    assert ("source_key", "tanium|a-77") not in held
+    assert {("source_key", "servicenow|ci-1"), ("ip", "10.0.0.1")} <= held
+    assert ("ip", "10.0.0.9") not in held
+    # The assets only the first import named go, and everything they were found by with them.
+    assert (await inv.revert(first, Category.CMDB_EXPORT))["assets_removed"] == 2
+    assert await identifiers() == {("host", "ghost-01"), ("ip", "10.0.0.99"), ("name", "ghost-01"),
+                                   ("name", "billing")}

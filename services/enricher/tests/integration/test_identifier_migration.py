@@ -1,0 +1,59 @@
+"""Migration 0008: the identifiers lose their index by asset id and are derived again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic import command
+
+import enricher
+from tributary_cli.testing import _create_database, _drop_database, _with_database
+from tributary_runtime.migrations import alembic_config
+from tributary_runtime.settings import plain_dsn
+
+
+@pytest.fixture
+def empty_database_url(stack_env: dict[str, str]) -> Iterator[str]:
+    name = f"tributary_migration_{uuid.uuid4().hex[:10]}"
+    _create_database(stack_env["DATABASE_URL"], name)
+    try:
+        yield plain_dsn(_with_database(stack_env["DATABASE_URL"], name))
+    finally:
+        _drop_database(stack_env["DATABASE_URL"], name)
+
+
+def test_upgrading_derives_the_identifiers_again_and_downgrading_restores_the_index(empty_database_url: str) -> None:
+    config = alembic_config(Path(enricher.__file__).parent / "migrations", "enricher",
+                            "postgresql+psycopg://" + empty_database_url.split("://", 1)[1])
+    command.upgrade(config, "0007")
+    tenant, engagement, asset = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("SET search_path = enricher")
+        conn.execute("INSERT INTO assets (asset_id, client_account_id, engagement_id, name, hostname, ip_address,"
+                     " created_by_import, last_import_id, created_at, updated_at)"
+                     " VALUES (%s, %s, %s, 'Web', 'web-01.corp.example', '10.0.0.1', %s, %s, now(), now())",
+                     (asset, tenant, engagement, asset, asset))
+        conn.execute("INSERT INTO asset_claims (asset_id, import_id, category, source, asserted_at, claims)"
+                     " VALUES (%s, %s, 'cmdb_export', 'upload', now(),"
+                     " '{\"external_id\": \"X-1\", \"hostname\": \"web-01.corp.example\"}')", (asset, asset))
+        # What an earlier version might have left: an address the asset no longer has, and no others.
+        conn.execute("INSERT INTO asset_identifiers VALUES (%s, %s, 'ip', '10.9.9.9', %s)", (tenant, engagement, asset))
+
+    def identifiers_and_indexes() -> tuple[set[tuple[str, str]], set[str]]:
+        with psycopg.connect(empty_database_url) as conn:
+            held = {tuple(r) for r in conn.execute("SELECT kind, value FROM enricher.asset_identifiers")}
+            indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'enricher'"
+                                                  " AND tablename = 'asset_identifiers'")}
+        return held, indexes
+
+    command.upgrade(config, "0008")
+    assert identifiers_and_indexes() == (
+        {("fqdn", "web-01.corp.example"), ("host", "web-01"), ("ip", "10.0.0.1"), ("name", "web"),
+         ("source_key", "upload|x-1")},
+        {"asset_identifiers_pkey"})
+    command.downgrade(config, "0007")
+    assert identifiers_and_indexes()[1] == {"asset_identifiers_pkey", "asset_identifiers_asset"}

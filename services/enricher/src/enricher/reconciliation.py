@@ -190,8 +190,12 @@ DELETE FROM asset_identifiers WHERE ctid = ANY(ARRAY(
 _DECIDING_ASSETS = "a.asset_id IN (SELECT asset_id FROM deciding)"
 
 # Before deciding changes them: the identifiers the deciding assets may hold now (a revert has
-# noted those of the claims it deletes already, ``note_held``).
+# noted those of the claims it deletes already, ``note_held``). An import of the same tenant on
+# another partition may be deciding some of them: their rows are locked first (as the UPDATE
+# would lock them, in asset id order), so that what they hold is read after that import commits.
+# Read before, the identifiers it gave them would be missed and outlive their next change.
 _HOLDING = f"""
+SELECT count(*) FROM (SELECT 1 FROM assets a WHERE {_DECIDING_ASSETS} ORDER BY a.asset_id FOR NO KEY UPDATE) l;
 INSERT INTO held_identifiers {derived_identifiers(_DECIDING_ASSETS)};
 ANALYZE pg_temp.held_identifiers;
 """

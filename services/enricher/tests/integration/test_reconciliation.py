@@ -17,13 +17,16 @@ CMDB import names it, and is one again when that import is reverted.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
+
+import asyncpg
 
 import pytest
 
 from contracts import Category, Tenant
-from enricher import inventory, reconciliation, revert
+from enricher import SCHEMA, inventory, reconciliation, revert
 from enricher.policy import InventoryPolicy
 from tributary_runtime.db import Database
 
@@ -138,17 +141,22 @@ class Inventory:
 
     async def apply(self, category: Category, columns: list[str], *rows: list[str | None],
                     policy: InventoryPolicy | None = None) -> tuple[uuid.UUID, dict[str, int]]:
+        async with self.db.transaction() as conn:
+            return await self.apply_in(conn, category, columns, *rows, policy=policy)
+
+    async def apply_in(self, conn: Any, category: Category, columns: list[str], *rows: list[str | None],
+                       policy: InventoryPolicy | None = None) -> tuple[uuid.UUID, dict[str, int]]:
+        """The import staged and applied in ``conn``'s transaction, which the caller commits."""
         self.minute += 1
         import_id = uuid.uuid4()
         a = self._apply(import_id, category, policy or InventoryPolicy())
-        async with self.db.transaction() as conn:
-            await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
-                               " VALUES ($1, 1, $2, $3, 'test')", import_id, columns, len(rows))
-            await conn.executemany("INSERT INTO staged_rows (import_id, row_number, batch_seq, cells)"
-                                   " VALUES ($1, $2, 1, $3)",
-                                   [(import_id, n, list(row)) for n, row in enumerate(rows, start=1)])
-            counts = await inventory.apply_import(conn, a)
-            await inventory.record_run(conn, a, counts)
+        await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
+                           " VALUES ($1, 1, $2, $3, 'test')", import_id, columns, len(rows))
+        await conn.executemany("INSERT INTO staged_rows (import_id, row_number, batch_seq, cells)"
+                               " VALUES ($1, $2, 1, $3)",
+                               [(import_id, n, list(row)) for n, row in enumerate(rows, start=1)])
+        counts = await inventory.apply_import(conn, a)
+        await inventory.record_run(conn, a, counts)
         return import_id, counts
 
     async def revert(self, import_id: uuid.UUID, category: Category) -> dict[str, int]:
@@ -328,3 +336,44 @@ async def test_every_asset_holds_exactly_the_identifiers_its_values_and_claims_d
     assert (await inv.revert(first, Category.CMDB_EXPORT))["assets_removed"] == 2
     assert await identifiers() == {("host", "ghost-01"), ("ip", "10.0.0.99"), ("name", "ghost-01"),
                                    ("name", "billing")}
+
+
+async def test_an_import_deciding_an_asset_another_is_changing_refreshes_from_what_that_one_committed(
+        db: Database, seed: Any, seeded_database_url: str) -> None:
+    # Two imports of one tenant, applied at once on two partitions, both readdress web-01. The
+    # second decides only once the first has committed, and must drop the address the first
+    # gave, though it was not there when the second began: it finds what to drop from the
+    # asset's values, so it has to read them after the first's commit.
+    inv = Inventory(db, seed)
+    tenant = (inv.tenant.client_account_id, inv.tenant.engagement_id)
+    cols = ["hostname", "ip_address"]
+    await inv.apply(Category.CMDB_EXPORT, cols, ["web-01.corp.example", "10.0.0.1"])
+    admin = await asyncpg.connect(seeded_database_url)
+    racing = await Database.connect(seeded_database_url, SCHEMA, min_size=2, max_size=2)  # ``seed`` holds one of db's
+    try:
+        async with racing.connection() as first, racing.connection() as second:
+            second_pid = await second.fetchval("SELECT pg_backend_pid()")
+            first_tx, second_tx = first.transaction(), second.transaction()
+            await first_tx.start()
+            await inv.apply_in(first, Category.CMDB_EXPORT, cols, ["web-01.corp.example", "10.0.0.2"])
+            await second_tx.start()
+            applying = asyncio.create_task(
+                inv.apply_in(second, Category.CMDB_EXPORT, cols, ["web-01.corp.example", "10.0.0.3"]))
+            while not await admin.fetchval("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                                           second_pid):
+                assert not applying.done(), "the second import did not wait for the first"
+                await asyncio.sleep(0.02)
+            await first_tx.commit()
+            await applying
+            await second_tx.commit()
+        stored = {tuple(r) for r in await admin.fetch(
+            "SELECT kind, value, asset_id FROM enricher.asset_identifiers WHERE client_account_id = $1"
+            " AND engagement_id = $2", *tenant)}
+        derived = reconciliation.derived_identifiers("a.client_account_id = $1 AND a.engagement_id = $2")
+        await admin.execute("SET search_path = enricher")
+        wanted = {tuple(r) for r in await admin.fetch(f"SELECT kind, value, asset_id FROM ({derived}) d", *tenant)}
+    finally:
+        await racing.close()
+        await admin.close()
+    assert stored == wanted
+    assert {value for kind, value, _ in stored if kind == "ip"} == {"10.0.0.3"}

@@ -52,3 +52,31 @@ async def test_each_new_asset_takes_the_id_of_its_rows_strongest_identifier(
     assert {r["asset_id"] for r in created} == expected
     assert counts["assets_created"] == len(expected) == 8
     assert counts["unmatched_rows"] == 1
+
+
+@pytest.mark.parametrize("path", ["probed", "joined"])
+async def test_a_row_whose_stronger_identifier_the_matched_asset_contradicts_is_a_conflict(
+        db: Database, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    if path == "joined":
+        monkeypatch.setattr(planner_statistics, "MIN_ROWS", 0)
+    tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
+
+    async def apply(source: str, *rows: list[str]) -> dict[str, int]:
+        import_id = uuid.uuid4()
+        async with db.transaction() as conn:
+            await stage_rows(conn, import_id, COLUMNS, list(rows))
+            return await inventory.apply_import(conn, inventory.Apply(
+                import_id, tenant.client_account_id, tenant.engagement_id, T0, Category.CMDB_EXPORT, source,
+                InventoryPolicy()))
+
+    await apply("upload", ["EXT-1", "web01.corp.example", "", "10.0.0.1", "", "", "", "server"])
+    counts = await apply("upload",
+                         # its FQDN names the asset, but its key of the same source is another
+                         ["EXT-2", "web01.corp.example", "", "", "", "", "", "server"],
+                         # its address names the asset, but its FQDN is another
+                         ["", "web09.corp.example", "", "10.0.0.1", "", "", "", "server"])
+    assert (counts["duplicate_candidates"], counts["assets_updated"], counts["assets_created"]) == (2, 0, 0)
+    # Another source's key says nothing against the asset's key of the upload: the row is about it.
+    counts = await apply("tanium", ["T-3", "web01.corp.example", "", "", "", "", "", "server"])
+    assert (counts["duplicate_candidates"], counts["assets_created"]) == (0, 0)
+    assert counts["assets_updated"] + counts["assets_unchanged"] == 1

@@ -78,7 +78,8 @@ async def _undo(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
         """, orphans))
     edges_with_orphans = _count(await conn.execute(
         "DELETE FROM asset_dependencies WHERE source_asset_id = ANY($1) OR target_asset_id = ANY($1)", orphans))
-    # Identifiers are a derived index without a foreign key (migration 0006): removed with their assets.
+    # Identifiers are a derived index without a foreign key (migration 0006): removed with their assets,
+    # by key, from what they held before their claims went.
     await conn.execute(reconciliation.forget_held("h.asset_id = ANY($1)"), orphans)
     removed = _count(await conn.execute("DELETE FROM assets WHERE asset_id = ANY($1)", orphans))
     edges_removed = _count(await conn.execute(

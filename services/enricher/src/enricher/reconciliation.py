@@ -190,6 +190,7 @@ DELETE FROM asset_identifiers WHERE ctid = ANY(ARRAY(
 
 
 _DECIDING_ASSETS = "a.asset_id IN (SELECT asset_id FROM deciding)"
+_TOUCHED_ASSETS = "a.asset_id IN (SELECT asset_id FROM touched)"
 
 # Before deciding changes them: the identifiers the deciding assets may hold now (a revert has
 # noted those of the claims it deletes already, ``note_held``). An import of the same tenant on
@@ -230,7 +231,7 @@ async def start_touched(conn: asyncpg.Connection) -> None:
 
 async def note_held(conn: asyncpg.Connection) -> None:
     """Note the identifiers the touched assets hold, before a revert deletes claims they come from."""
-    await conn.execute(f"INSERT INTO held_identifiers {derived_identifiers('a.asset_id IN (SELECT asset_id FROM touched)')}")
+    await conn.execute(f"INSERT INTO held_identifiers {derived_identifiers(_TOUCHED_ASSETS)}")
 
 
 async def start_created(conn: asyncpg.Connection) -> None:

@@ -174,6 +174,12 @@ FROM assets a JOIN asset_claims cl USING (asset_id)
 WHERE ({assets}) AND cl.claims->>'external_id' IS NOT NULL"""
 
 
+def same_identifier(x: str, y: str) -> str:
+    """Condition: the identifier rows ``x`` and ``y`` are the same row (every column of the key)."""
+    return " AND ".join(f"{x}.{c} = {y}.{c}"
+                        for c in ("client_account_id", "engagement_id", "kind", "value", "asset_id"))
+
+
 def forget_held(which: str) -> str:
     """DELETE of the stored identifiers among ``held_identifiers h`` for which ``which`` holds.
 
@@ -183,9 +189,7 @@ def forget_held(which: str) -> str:
     return f"""
 DELETE FROM asset_identifiers WHERE ctid = ANY(ARRAY(
     SELECT ai.ctid FROM held_identifiers h CROSS JOIN LATERAL (
-        SELECT ai.ctid FROM asset_identifiers ai
-        WHERE ai.client_account_id = h.client_account_id AND ai.engagement_id = h.engagement_id
-          AND ai.kind = h.kind AND ai.value = h.value AND ai.asset_id = h.asset_id OFFSET 0) ai
+        SELECT ai.ctid FROM asset_identifiers ai WHERE {same_identifier("ai", "h")} OFFSET 0) ai
     WHERE {which}))"""
 
 
@@ -203,9 +207,7 @@ INSERT INTO held_identifiers {derived_identifiers(_DECIDING_ASSETS)};
 ANALYZE pg_temp.held_identifiers;
 """
 
-_UNWANTED = """NOT EXISTS (SELECT 1 FROM wanted_identifiers w
-    WHERE w.asset_id = h.asset_id AND w.kind = h.kind AND w.value = h.value
-      AND w.client_account_id = h.client_account_id AND w.engagement_id = h.engagement_id)"""
+_UNWANTED = f"NOT EXISTS (SELECT 1 FROM wanted_identifiers w WHERE {same_identifier('w', 'h')})"
 
 # Only the difference is written: an import that changes no identifier (measurements,
 # classifications, a re-import) must not delete and re-insert every identifier of its assets,
@@ -217,9 +219,7 @@ ANALYZE pg_temp.wanted_identifiers;
 {forget_held(_UNWANTED)};
 INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
 SELECT w.client_account_id, w.engagement_id, w.kind, w.value, w.asset_id FROM wanted_identifiers w
-WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers ai
-                  WHERE ai.client_account_id = w.client_account_id AND ai.engagement_id = w.engagement_id
-                    AND ai.kind = w.kind AND ai.value = w.value AND ai.asset_id = w.asset_id)
+WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers ai WHERE {same_identifier("ai", "w")})
 ON CONFLICT DO NOTHING;
 """
 

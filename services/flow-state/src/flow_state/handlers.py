@@ -33,18 +33,22 @@ class FlowProjector:
                     envelopes.append(i.envelope)
         if not envelopes:
             return
-        keyed = [(flow_id_of(e), e) for e in envelopes]
-        changed: dict[uuid.UUID, Flow] = await flows.load(unit.conn, list(dict.fromkeys(fid for fid, _ in keyed)))
-        existing = set(changed)
-        last: dict[uuid.UUID, Envelope] = {}
-        for fid, env in keyed:
-            changed[fid] = apply(changed.get(fid), env)
-            last[fid] = env
-        touched = [changed[fid] for fid in last]
-        await flows.save(unit.conn, touched, existing)
+        # Each flow's events in log order, flows in the order they first appear. One dict operation per
+        # event: a UUID key hashes and compares in Python, and a rebuild folds millions of events.
+        by_flow: dict[uuid.UUID, list[Envelope]] = {}
+        for e in envelopes:
+            by_flow.setdefault(flow_id_of(e), []).append(e)
+        loaded: dict[uuid.UUID, Flow] = await flows.load(unit.conn, list(by_flow))
+        touched = []
+        for fid, events_of_flow in by_flow.items():
+            flow = loaded.get(fid)
+            for env in events_of_flow:
+                flow = apply(flow, env)
+            touched.append(flow)
+        await flows.save(unit.conn, touched, loaded.keys())
         if self.publish_status:
-            for flow in touched:
-                await unit.publish(topics.FLOW_STATUS, last[flow.flow_id].follow(
+            for flow, events_of_flow in zip(touched, by_flow.values(), strict=True):
+                await unit.publish(topics.FLOW_STATUS, events_of_flow[-1].follow(
                     status_of(flow), producer=PRODUCER, stage_key=f"status:{flow.version}",
                     occurred_at=flow.updated_at), key=str(flow.flow_id).encode())
 

@@ -13,6 +13,11 @@ from typing import Any
 
 from contracts import Envelope, Phase
 
+# The phases' names, the keys of phase_state and steps: ``Phase.X.value`` is an enum property call,
+# and a fold reads them several times per event.
+UPLOAD, VALIDATION, ENRICHMENT, COMPLETE = (p.value for p in (Phase.UPLOAD, Phase.VALIDATION, Phase.ENRICHMENT,
+                                                              Phase.COMPLETE))
+NAME = {p: p.value for p in Phase}
 FLOW_TYPE = "data_import"
 FLOW_PHASES = [{"name": p.value, "is_required": p is not Phase.COMPLETE} for p in Phase]
 SUPPORTED_OPERATIONS = ["create", "pause", "resume", "retry_phase"]
@@ -80,32 +85,44 @@ def _with(flow: Flow, **changes: Any) -> Flow:
     return new
 
 
+# What every new flow starts with, apart from what its first event says. Its dicts are shared by every
+# new flow: the projection never changes a dict in place, it builds the next one.
+_NEW = {"category": None, "status": "running", "child_status": "running", "current_phase": Phase.UPLOAD,
+        "progress_percentage": 0.0, "phase_state": {}, "agent_state": {},
+        "configuration": {"flow_type": FLOW_TYPE, "phases": FLOW_PHASES, "supported_operations": SUPPORTED_OPERATIONS},
+        "data_import_completed": False, "data_validation_completed": False, "field_mapping_completed": False,
+        "asset_enrichment_completed": False, "error_message": None, "completed_at": None, "version": 0,
+        "steps": {}, "timeline": ()}
+
+
 def new_flow(envelope: Envelope[Any]) -> Flow:
+    """The flow an import's first event finds (built as ``_with`` builds, without the dataclass's
+    frozen ``__init__``: a rebuild creates one per import)."""
     flow_id = flow_id_of(envelope)
-    return Flow(
-        flow_id=flow_id, child_flow_id=child_flow_id(flow_id), import_id=envelope.import_id,
-        client_account_id=envelope.tenant.client_account_id, engagement_id=envelope.tenant.engagement_id,
-        user_id=envelope.user_id, flow_name=f"Data Import {envelope.import_id}", category=None,
-        status="running", child_status="running", current_phase=Phase.UPLOAD, progress_percentage=0.0,
-        phase_state={}, agent_state={}, configuration={"flow_type": FLOW_TYPE, "phases": FLOW_PHASES,
-                                                       "supported_operations": SUPPORTED_OPERATIONS},
-        data_import_completed=False, data_validation_completed=False, field_mapping_completed=False,
-        asset_enrichment_completed=False, error_message=None, created_at=envelope.occurred_at,
-        updated_at=envelope.occurred_at, completed_at=None, version=0,
-    )
+    tenant = envelope.tenant
+    new = object.__new__(Flow)
+    new.__dict__.update(
+        _NEW, flow_id=flow_id, child_flow_id=child_flow_id(flow_id), import_id=envelope.import_id,
+        client_account_id=tenant.client_account_id, engagement_id=tenant.engagement_id, user_id=envelope.user_id,
+        flow_name=f"Data Import {envelope.import_id}", created_at=envelope.occurred_at,
+        updated_at=envelope.occurred_at)
+    return new
 
 
 def apply(flow: Flow | None, envelope: Envelope[Any]) -> Flow:
     before = flow or new_flow(envelope)
-    step = _STEPS.get(envelope.event_type)
+    event_type = envelope.event_type
+    step = _STEPS.get(event_type)
     at = envelope.occurred_at
+    # The payload as JSON, once: the timeline's detail and the steps' outputs are cut from it.
+    data = envelope.payload.model_dump(mode="json")
     after = before
-    if step is not None and (before.status not in TERMINAL or envelope.event_type in AFTER_END):
-        after = step(before, envelope.payload, at)
+    if step is not None and (before.status not in TERMINAL or event_type in AFTER_END):
+        after = step(before, envelope.payload, data, at)
     # The timeline row as flows.save writes it: ids and times stay typed (no text round trip per event).
-    entry = {"seq": after.version + 1, "event_id": envelope.event_id, "event_type": envelope.event_type,
-             "producer": envelope.producer, "occurred_at": at, "phase": after.current_phase.value,
-             "detail": _detail(envelope)}
+    entry = {"seq": after.version + 1, "event_id": envelope.event_id, "event_type": event_type,
+             "producer": envelope.producer, "occurred_at": at, "phase": NAME[after.current_phase],
+             "detail": _detail(event_type, data)}
     changes = {"version": after.version + 1, "updated_at": max(after.updated_at, at),
                "timeline": (*after.timeline, entry)}
     if after is before:
@@ -116,18 +133,24 @@ def apply(flow: Flow | None, envelope: Envelope[Any]) -> Flow:
     return after
 
 
-def _detail(envelope: Envelope[Any]) -> dict[str, Any]:
-    if envelope.event_type == "PhaseProgress":
-        return envelope.payload.model_dump(mode="json")
-    data = envelope.payload.model_dump(mode="json", exclude={"columns", "field_mapping", "details"})
-    if envelope.event_type == "ImportFailed":  # the timeline shows the error's code and reason flat
-        error = data.pop("error")
-        data |= {"code": error["code"], "reason": error["reason"]}
-    return {k: v for k, v in data.items() if v not in (None, [], {})}
+# Payload fields the timeline leaves out: the step outputs and the phase state carry them.
+_NOT_IN_DETAIL = frozenset({"columns", "field_mapping", "details"})
+
+
+def _detail(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The timeline's view of a payload (``data``, its JSON; shared with the step, so not changed)."""
+    if event_type == "PhaseProgress":
+        return data
+    detail = {k: v for k, v in data.items() if k not in _NOT_IN_DETAIL and v not in (None, [], {})}
+    if event_type == "ImportFailed":  # the timeline shows the error's code and reason flat
+        error = detail.pop("error")
+        detail |= {k: v for k in ("code", "reason") if (v := error[k]) not in (None, [], {})}
+    return detail
 
 
 def _phase(flow: Flow, phase: Phase, **values: Any) -> dict[str, Any]:
-    return flow.phase_state | {phase.value: flow.phase_state.get(phase.value, {}) | values}
+    name = NAME[phase]
+    return flow.phase_state | {name: flow.phase_state.get(name, {}) | values}
 
 
 STEP_ORDER = {Phase.UPLOAD: 1, Phase.VALIDATION: 2, Phase.ENRICHMENT: 3}
@@ -140,23 +163,25 @@ REVERT_STEP = {"step_name": "revert", "step_order": 4, "status": "running", "des
 
 def _step(steps: dict[str, dict[str, Any]], phase: Phase, **values: Any) -> dict[str, dict[str, Any]]:
     """``steps`` (a flow's) with one step updated (created running on first mention)."""
-    current = steps.get(phase.value) or {
-        "step_name": phase.value, "step_order": STEP_ORDER[phase], "status": "running",
-        "description": f"{phase.value} of the import", "records_processed": 0, "output": {},
+    name = NAME[phase]
+    current = steps.get(name) or {
+        "step_name": name, "step_order": STEP_ORDER[phase], "status": "running",
+        "description": f"{name} of the import", "records_processed": 0, "output": {},
         "error_message": None, "started_at": None, "completed_at": None}
-    return steps | {phase.value: current | values}
+    return steps | {name: current | values}
 
 
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def _uploaded(flow: Flow, p: Any, at: datetime) -> Flow:
+def _uploaded(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     iso = at.isoformat()
+    category = data["category"]
     phase_state = _phase(flow, Phase.UPLOAD, status="completed", record_count=p.record_count,
                          batch_count=p.batch_count, filename=p.filename, file_format=p.file_format,
                          size_bytes=p.size_bytes, source=p.source, completed_at=iso)
-    phase_state = phase_state | {Phase.VALIDATION.value: {"status": "running", "started_at": iso}}
+    phase_state = phase_state | {VALIDATION: {"status": "running", "started_at": iso}}
     steps = _step(
         flow.steps, Phase.UPLOAD, status="completed", records_processed=p.record_count,
         description=f"Received {p.file_format} {p.filename!r}: {p.record_count} rows in {p.batch_count} batches",
@@ -164,18 +189,17 @@ def _uploaded(flow: Flow, p: Any, at: datetime) -> Flow:
                 "batch_count": p.batch_count, "source": p.source, "validate_only": p.validate_only},
         started_at=_iso(p.started_at) or iso, completed_at=iso)
     steps = _step(steps, Phase.VALIDATION, started_at=iso,
-                  description=f"Validating {p.record_count} {p.category.value} rows")
+                  description=f"Validating {p.record_count} {category} rows")
     return _held_if_paused(_with(
-        flow, steps=steps, category=p.category.value,
-        flow_name=p.flow_name or f"Data Import - {p.category.value}",
+        flow, steps=steps, category=category, flow_name=p.flow_name or f"Data Import - {category}",
         current_phase=Phase.VALIDATION, progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.VALIDATION]),
         data_import_completed=True, phase_state=phase_state,
-        configuration=flow.configuration | {"import_category": p.category.value,
+        configuration=flow.configuration | {"import_category": category,
                                             "validate_only": p.validate_only, "filename": p.filename},
     ), Phase.VALIDATION)
 
 
-def _progress(flow: Flow, p: Any, at: datetime) -> Flow:
+def _progress(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     if p.phase != flow.current_phase or p.rows_total == 0 or flow.status not in ("running", "paused"):
         return flow
     start = PHASE_START[p.phase]
@@ -186,17 +210,17 @@ def _progress(flow: Flow, p: Any, at: datetime) -> Flow:
                    steps=_step(flow.steps, p.phase, records_processed=p.rows_done))
 
 
-def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
+def _validated(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     iso = at.isoformat()
     counts = {k: getattr(p, k) for k in ("record_count", "valid_count", "invalid_count", "error_count",
                                          "warning_count")}
     phase_state = _phase(flow, Phase.VALIDATION, status="completed", verdict=p.verdict, completed_at=iso,
                          field_mapping=p.field_mapping, **counts)
     agent_state = flow.agent_state | {"validation": {"rules_applied": p.rules_applied, "verdict": p.verdict}}
-    agents = [a.model_dump(mode="json") for a in p.agent_results]
+    agents = data["agent_results"]
     agent_state = agent_state | {"validation": agent_state["validation"] | {
         "agent_results": agents, "mapping_template": p.mapping_template, "extra_columns": p.extra_columns}}
-    phase_state = phase_state | {Phase.VALIDATION.value: phase_state[Phase.VALIDATION.value] | {
+    phase_state = phase_state | {VALIDATION: phase_state[VALIDATION] | {
         "findings_by_rule": p.findings_by_rule, "mapping_template": p.mapping_template,
         "validate_only": p.validate_only}}
     names = ", ".join(a.agent for a in p.agent_results)
@@ -204,7 +228,7 @@ def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
                   description=f"Ran {len(p.agent_results)} validation agents for {flow.category}: {names}",
                   output=counts | {"verdict": p.verdict, "agent_results": agents,
                                    "findings_by_rule": p.findings_by_rule, "mapping_template": p.mapping_template},
-                  started_at=_iso(p.started_at) or flow.steps.get(Phase.VALIDATION.value, {}).get("started_at"),
+                  started_at=_iso(p.started_at) or flow.steps.get(VALIDATION, {}).get("started_at"),
                   completed_at=iso)
     validated = {"data_validation_completed": True, "field_mapping_completed": bool(p.field_mapping),
                  "agent_state": agent_state,
@@ -213,17 +237,17 @@ def _validated(flow: Flow, p: Any, at: datetime) -> Flow:
         return _complete(_with(flow, phase_state=phase_state, steps=steps, **validated), at)
     steps = _step(steps, Phase.ENRICHMENT, started_at=iso,
                   description=f"Enriching the inventory with {p.valid_count} accepted rows")
-    phase_state = phase_state | {Phase.ENRICHMENT.value: {"status": "running", "started_at": iso}}
+    phase_state = phase_state | {ENRICHMENT: {"status": "running", "started_at": iso}}
     return _held_if_paused(_with(
         flow, current_phase=Phase.ENRICHMENT, phase_state=phase_state, steps=steps, **validated,
         progress_percentage=max(flow.progress_percentage, PHASE_START[Phase.ENRICHMENT])), Phase.ENRICHMENT)
 
 
-def _enriched(flow: Flow, p: Any, at: datetime) -> Flow:
+def _enriched(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     iso = at.isoformat()
-    counts = p.model_dump(mode="json", exclude={"category", "started_at"})
+    counts = {k: v for k, v in data.items() if k not in ("category", "started_at")}
     steps = _step(flow.steps, Phase.ENRICHMENT, status="completed", records_processed=p.rows_applied, output=counts,
-                  started_at=_iso(p.started_at) or flow.steps.get(Phase.ENRICHMENT.value, {}).get("started_at"),
+                  started_at=_iso(p.started_at) or flow.steps.get(ENRICHMENT, {}).get("started_at"),
                   completed_at=iso)
     return _complete(flow, at, asset_enrichment_completed=True, steps=steps,
                      phase_state=_phase(flow, Phase.ENRICHMENT, status="completed", completed_at=iso, **counts))
@@ -234,18 +258,18 @@ def _complete(flow: Flow, at: datetime, **changes: Any) -> Flow:
     phase_state = changes.pop("phase_state", flow.phase_state)
     child_status = flow.child_status
     if child_status in ("running", "paused"):  # the verdict of validation, else plain completed
-        child_status = phase_state.get(Phase.VALIDATION.value, {}).get("verdict") or "completed"
+        child_status = phase_state.get(VALIDATION, {}).get("verdict") or "completed"
     phase_state = _pause_ended(phase_state, at)
     return _with(flow, **changes, status="completed", child_status=child_status, current_phase=Phase.COMPLETE,
                  progress_percentage=100.0, completed_at=at,
-                 phase_state=phase_state | {Phase.COMPLETE.value: {"status": "completed",
+                 phase_state=phase_state | {COMPLETE: {"status": "completed",
                                                                    "completed_at": at.isoformat()}})
 
 
-def _failed(flow: Flow, p: Any, at: datetime) -> Flow:
+def _failed(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     flow = _with(flow, phase_state=_pause_ended(flow.phase_state, at))
     error = p.error
-    step = flow.steps.get(p.phase.value, {})
+    step = flow.steps.get(NAME[p.phase], {})
     steps = flow.steps
     if p.phase in STEP_ORDER:
         steps = _step(flow.steps, p.phase, status="failed", error_message=error.reason, completed_at=_iso(at),
@@ -265,9 +289,9 @@ def _held_if_paused(flow: Flow, phase: Phase) -> Flow:
     """
     if flow.status != "paused":
         return flow
-    held = flow.steps.get(phase.value, {})
-    return _with(flow, steps={k: v for k, v in flow.steps.items() if k != phase.value},
-                   phase_state=flow.phase_state | {phase.value: {
+    held = flow.steps.get(NAME[phase], {})
+    return _with(flow, steps={k: v for k, v in flow.steps.items() if k != NAME[phase]},
+                   phase_state=flow.phase_state | {NAME[phase]: {
                        "status": "paused", "step_description": held.get("description")}})
 
 
@@ -279,51 +303,51 @@ def _pause_ended(phase_state: dict[str, Any], at: datetime) -> dict[str, Any]:
     return phase_state | {"pause": pause | {"status": "ended", "ended_at": at.isoformat()}}
 
 
-def _paused(flow: Flow, p: Any, at: datetime) -> Flow:
+def _paused(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     """Takes effect at the next phase boundary: a phase already running finishes, the next one waits."""
     if flow.status != "running":
         return flow
     pause = flow.phase_state.get("pause", {})
     pause = pause | {"status": "paused", "reason": p.reason, "paused_at": at.isoformat(),
-                     "phase": flow.current_phase.value, "pauses": pause.get("pauses", 0) + 1}
+                     "phase": NAME[flow.current_phase], "pauses": pause.get("pauses", 0) + 1}
     return _with(flow, status="paused", child_status="paused", phase_state=flow.phase_state | {"pause": pause})
 
 
-def _resumed(flow: Flow, p: Any, at: datetime) -> Flow:
+def _resumed(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     """Back to running; a phase that was held starts now."""
     if flow.status != "paused":
         return flow
     pause = flow.phase_state.get("pause", {}) | {"status": "resumed", "resumed_at": at.isoformat()}
     flow = _with(flow, status="running", phase_state=flow.phase_state | {"pause": pause},
-                   child_status=flow.phase_state.get(Phase.VALIDATION.value, {}).get("verdict") or "running")
+                   child_status=flow.phase_state.get(VALIDATION, {}).get("verdict") or "running")
     phase = flow.current_phase
-    held = flow.phase_state.get(phase.value, {})
+    held = flow.phase_state.get(NAME[phase], {})
     if held.get("status") == "paused":  # the held phase starts now
-        description = held.get("step_description") or f"{phase.value} of the import"
+        description = held.get("step_description") or f"{NAME[phase]} of the import"
         flow = _with(flow, steps=_step(flow.steps, phase, status="running", started_at=_iso(at), description=description),
-                       phase_state=flow.phase_state | {phase.value: {"status": "running",
+                       phase_state=flow.phase_state | {NAME[phase]: {"status": "running",
                                                                      "started_at": at.isoformat()}})
     return flow
 
 
-def _retry_requested(flow: Flow, p: Any, at: datetime) -> Flow:
+def _retry_requested(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     """The one way out of ``failed``: the failed phase runs again, from its staged rows."""
     if flow.status != "failed" or p.phase not in RETRYABLE:
         return flow
-    before = flow.phase_state.get(p.phase.value, {})
+    before = flow.phase_state.get(NAME[p.phase], {})
     earlier = [*before.get("previous_attempts", []),
                {k: before.get(k) for k in ("code", "reason", "failed_at")}]
     attempt = before.get("attempt", 1) + 1
-    phase_state = flow.phase_state | {p.phase.value: {
+    phase_state = flow.phase_state | {NAME[p.phase]: {
         "status": "running", "started_at": at.isoformat(), "attempt": attempt, "previous_attempts": earlier}}
     steps = _step(flow.steps, p.phase, status="running", error_message=None, completed_at=None, started_at=_iso(at),
                   output={"attempt": attempt},
-                  description=f"{p.phase.value} of the import, attempt {attempt}")
+                  description=f"{NAME[p.phase]} of the import, attempt {attempt}")
     return _with(flow, status="running", child_status="running", error_message=None, completed_at=None,
                    current_phase=p.phase, phase_state=phase_state, steps=steps)
 
 
-def _revert_requested(flow: Flow, p: Any, at: datetime) -> Flow:
+def _revert_requested(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
     if flow.phase_state.get("revert", {}).get("status") == "reverted":
         return flow
     steps = flow.steps | {"revert": REVERT_STEP | {"started_at": at.isoformat(),
@@ -332,8 +356,8 @@ def _revert_requested(flow: Flow, p: Any, at: datetime) -> Flow:
         "revert": {"status": "requested", "reason": p.reason, "requested_at": at.isoformat()}})
 
 
-def _reverted(flow: Flow, p: Any, at: datetime) -> Flow:
-    counts = p.model_dump(mode="json")
+def _reverted(flow: Flow, p: Any, data: dict[str, Any], at: datetime) -> Flow:
+    counts = data
     revert = flow.phase_state.get("revert", {}) | {"status": "reverted", "completed_at": at.isoformat(), **counts}
     step = flow.steps.get("revert", REVERT_STEP) | {
         "status": "completed", "completed_at": at.isoformat(), "output": counts,

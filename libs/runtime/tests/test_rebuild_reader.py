@@ -7,6 +7,7 @@ real thing.
 from __future__ import annotations
 
 import asyncio
+import gc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,24 @@ async def test_each_fetch_is_one_transaction_over_its_partitions_one_after_anoth
                                                                                      b"b/0/3"]},
                              {b"a/": [b"a/0/4", b"a/0/5", b"a/0/6"], b"b/": [b"b/0/4"]}]
     assert db.transactions == 2 and db.stored == {("a", 0): 7, ("b", 0): 5}
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_replay_collects_young_objects_only_every_replay_young_allocations(ordered: bool) -> None:
+    # A batch's objects live until its transaction commits: collections inside it scan them for nothing.
+    r, _, _ = replayer({A: records("a", 0, [1, 2, 3]), B: records("b", 0, [1, 2])}, ordered=ordered)
+    seen: list[int] = []
+    handler = r.handler
+
+    async def observing(unit: Any, events: list[Any]) -> None:
+        seen.append(gc.get_threshold()[0])
+        await handler(unit, events)
+
+    r.handler = observing
+    before = gc.get_threshold()
+    await r.run_to({A: 3, B: 2})
+    assert seen and set(seen) == {rebuild.REPLAY_YOUNG}
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.parametrize(("ordered", "readers", "message"), [

@@ -15,9 +15,8 @@ from contracts import Envelope, Phase
 
 # The phases' names, the keys of phase_state and steps: ``Phase.X.value`` is an enum property call,
 # and a fold reads them several times per event.
-UPLOAD, VALIDATION, ENRICHMENT, COMPLETE = (p.value for p in (Phase.UPLOAD, Phase.VALIDATION, Phase.ENRICHMENT,
-                                                              Phase.COMPLETE))
 NAME = {p: p.value for p in Phase}
+VALIDATION, ENRICHMENT, COMPLETE = NAME[Phase.VALIDATION], NAME[Phase.ENRICHMENT], NAME[Phase.COMPLETE]
 FLOW_TYPE = "data_import"
 FLOW_PHASES = [{"name": p.value, "is_required": p is not Phase.COMPLETE} for p in Phase]
 SUPPORTED_OPERATIONS = ["create", "pause", "resume", "retry_phase"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -156,3 +157,20 @@ def test_a_v1_import_failed_from_the_log_projects_like_its_v2() -> None:
     assert by_v1.timeline[-1]["detail"] == by_v2.timeline[-1]["detail"] == {
         "phase": "validation", "code": "error_threshold", "reason": "too many invalid rows"}
     assert by_v1.phase_state["validation"]["details"] == {"invalid_count": 8}
+
+
+def test_folding_changes_no_flow_it_started_from_nor_another_new_flow() -> None:
+    # The fold builds each next flow from new dicts; a new flow starts from a template shared by all.
+    events = [UPLOADED, PROGRESS, VALIDATED, ENRICHED]
+    states, flow = [], None
+    for e in events:
+        flow = apply(flow, e)
+        states.append((flow, copy.deepcopy(flow.__dict__)))
+    other = apply(None, event(ImportFailed(phase="upload", error=ErrorInfo(code="bad_file", reason="no rows")), 0))
+    for e in events:  # every state folded again, and another new flow failed meanwhile
+        for state, _ in states:
+            apply(state, e)
+    assert [state.__dict__ for state, _ in states] == [snapshot for _, snapshot in states]
+    assert apply(None, UPLOADED).phase_state == {"upload": states[0][1]["phase_state"]["upload"],
+                                                 "validation": states[0][1]["phase_state"]["validation"]}
+    assert other.status == "failed" and apply(None, PROGRESS).phase_state == {}

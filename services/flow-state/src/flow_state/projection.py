@@ -140,11 +140,10 @@ def _detail(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """The timeline's view of a payload (``data``, its JSON; shared with the step, so not changed)."""
     if event_type == "PhaseProgress":
         return data
-    detail = {k: v for k, v in data.items() if k not in _NOT_IN_DETAIL and v not in (None, [], {})}
     if event_type == "ImportFailed":  # the timeline shows the error's code and reason flat
-        error = detail.pop("error")
-        detail |= {k: v for k in ("code", "reason") if (v := error[k]) not in (None, [], {})}
-    return detail
+        error = data["error"]
+        data = {k: v for k, v in data.items() if k != "error"} | {"code": error["code"], "reason": error["reason"]}
+    return {k: v for k, v in data.items() if k not in _NOT_IN_DETAIL and v not in (None, [], {})}
 
 
 def _phase(flow: Flow, phase: Phase, **values: Any) -> dict[str, Any]:

@@ -9,6 +9,9 @@ class ValidatorSettings(ServiceSettings):
     validated_batch_rows: int = 1000
     # Staged rows are validated and republished in chunks of this size (bounded memory).
     validation_chunk_rows: int = 5000
+    # Where pass 1 keeps the normalised rows of an import larger than a chunk for pass 2: an
+    # anonymous temp file (about 150 bytes a row), in the system's temp directory unless set.
+    validation_spill_dir: str | None = None
 
     # LLM review agent: off unless a model is configured (any litellm model name).
     llm_model: str | None = None

@@ -37,7 +37,8 @@ from .duplicates import flag_duplicates
 from .field_mapping import CANONICAL, ColumnMapping, map_columns, missing_required
 from .llm_review import ReviewConfig, UsageLedger, review_import
 from .policies import VerdictPolicy, policy_for
-from .rules import AGENTS, RULES, Finding, Rule, checker_for
+from .normalised_rows import NormalisedRows
+from .rules import AGENTS, RULES, Finding, Rule, RowChecker, checker_for
 from .settings import ValidatorSettings
 
 PRODUCER = "validator"
@@ -130,76 +131,76 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
                     {"missing_columns": missing, "mapping": mapping.report()}, started_at, attempt)
         return
 
-    record_count, normalised = await _run_agents(unit, marker, ctx, category, columns, rules, agent_of, attempt)
-    tally = await store.counts(conn, marker.import_id)
-    invalid = tally["invalid_rows"]
-    counts = {"record_count": record_count, "valid_count": record_count - invalid, "invalid_count": invalid,
-              "error_count": tally["errors"], "warning_count": tally["warnings"]}
-    agent_results = _agent_results(category, tally["by_rule"], llm=settings.llm_model is not None)
-    by_rule = _by_rule(tally["by_rule"])
-    summary = counts | {"findings_by_rule": by_rule, "agent_results": [a.model_dump() for a in agent_results],
-                        "policy": policy.as_dict()}
-    run |= {"agent_results": summary["agent_results"], "findings_by_rule": by_rule}
+    checker = checker_for(category, reference_time=marker.occurred_at, units=mapping.units)
+    # Pass 2 publishes the rows as pass 1's checker normalised them, where each row's is its own.
+    with NormalisedRows(settings.validation_chunk_rows, settings.validation_spill_dir,
+                        keep=checker.normalises_per_row) as normalised:
+        record_count = await _run_agents(unit, marker, ctx, checker, columns, rules, agent_of, attempt, normalised)
+        tally = await store.counts(conn, marker.import_id)
+        invalid = tally["invalid_rows"]
+        counts = {"record_count": record_count, "valid_count": record_count - invalid, "invalid_count": invalid,
+                  "error_count": tally["errors"], "warning_count": tally["warnings"]}
+        agent_results = _agent_results(category, tally["by_rule"], llm=settings.llm_model is not None)
+        by_rule = _by_rule(tally["by_rule"])
+        summary = counts | {"findings_by_rule": by_rule, "agent_results": [a.model_dump() for a in agent_results],
+                            "policy": policy.as_dict()}
+        run |= {"agent_results": summary["agent_results"], "findings_by_rule": by_rule}
 
-    failure = _verdict_failure(record_count, invalid, by_rule, tally["by_rule"], policy)
-    if failure is not None:
-        code, reason = failure
-        await _fail(unit, marker, run | counts, record_count, code, reason, summary, started_at, attempt)
-        return
+        failure = _verdict_failure(record_count, invalid, by_rule, tally["by_rule"], policy)
+        if failure is not None:
+            code, reason = failure
+            await _fail(unit, marker, run | counts, record_count, code, reason, summary, started_at, attempt)
+            return
 
-    batcher = RecordBatcher(category, max_rows=settings.validated_batch_rows, payload_type=ValidatedBatch)
-    if not upload.validate_only:
-        await _publish_accepted(unit, marker, category, columns, batcher, settings, attempt, normalised)
+        batcher = RecordBatcher(category, max_rows=settings.validated_batch_rows, payload_type=ValidatedBatch)
+        if not upload.validate_only:
+            await _publish_accepted(unit, marker, category, columns, batcher, settings, attempt, normalised)
 
-    verdict = "completed_with_errors" if invalid else "completed"
-    done = ValidationCompleted(
-        category=category, verdict=verdict, batch_count=batcher.batch_count, checksum=batcher.checksum,
-        validate_only=upload.validate_only, field_mapping=columns.kept, rules_applied=sorted(rules),
-        mapping_template=mapping.template, extra_columns=list(mapping.extras), agent_results=agent_results,
-        findings_by_rule=by_rule, started_at=started_at,
-        source_system=upload.source_system or mapping.template, **counts,
-    )
-    await unit.publish(topics.EVENTS, marker.follow(done, producer=PRODUCER,
-                                                    stage_key=staging.attempt_key("", attempt)))
-    await store.record_run(conn, run | counts | {"verdict": verdict})
-    await staging.finish(conn, marker.import_id, "validated")
+        verdict = "completed_with_errors" if invalid else "completed"
+        done = ValidationCompleted(
+            category=category, verdict=verdict, batch_count=batcher.batch_count, checksum=batcher.checksum,
+            validate_only=upload.validate_only, field_mapping=columns.kept, rules_applied=sorted(rules),
+            mapping_template=mapping.template, extra_columns=list(mapping.extras), agent_results=agent_results,
+            findings_by_rule=by_rule, started_at=started_at,
+            source_system=upload.source_system or mapping.template, **counts,
+        )
+        await unit.publish(topics.EVENTS, marker.follow(done, producer=PRODUCER,
+                                                        stage_key=staging.attempt_key("", attempt)))
+        await store.record_run(conn, run | counts | {"verdict": verdict})
+        await staging.finish(conn, marker.import_id, "validated")
 
 
 Rows = list[tuple[int, dict[str, str | None]]]
 
 
-async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation, category: Category,
-                      columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str], attempt: int
-                      ) -> tuple[int, Rows | None]:
-    """Every agent over every row; findings go to the store. Returns the number of rows and, for an
-    import of at most one chunk whose checker normalises each row by itself, the rows normalised:
-    pass 2 publishes those instead of reading and checking every row again."""
+async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation, checker: RowChecker,
+                      columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str], attempt: int,
+                      normalised: NormalisedRows) -> int:
+    """Every agent over every row; findings go to the store, the rows as normalised to ``normalised``
+    (where it keeps them). Returns the number of rows."""
     conn, settings = unit.conn, ctx.settings
-    checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
+    category = Category(marker.payload.category)
     progress = ProgressReporter(unit, marker, Phase.VALIDATION, marker.payload.record_count, PRODUCER,
                                 attempt=attempt)
     sample: Rows = []
-    kept: Rows | None = (
-        [] if checker.normalises_per_row and marker.payload.record_count <= settings.validation_chunk_rows else None)
     record_count = 0
     async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
         found: list[Finding] = []
+        checked: list[tuple[int, dict[str, Any]]] = []
         for row_number, row in chunk:
             canonical = columns.canonical_row(row)
-            normalised, row_findings = checker.check(row_number, canonical)
+            row_normalised, row_findings = checker.check(row_number, canonical)
             found.extend(row_findings)
-            if kept is not None:
-                kept.append((row_number, normalised))
+            checked.append((row_number, row_normalised))
             if len(sample) < settings.llm_sample_rows:
                 sample.append((row_number, canonical))
+        normalised.extend(checked)
         record_count += len(chunk)
-        if kept is not None and len(kept) > settings.validation_chunk_rows:
-            kept = None  # more rows than the upload declared: pass 2 streams them again
         await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, found), agent_of)
         await progress.advance(record_count)
     await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, checker.finish()), agent_of)
     if record_count == 0:
-        return 0, kept
+        return 0
     if category is Category.CMDB_EXPORT:
         await flag_duplicates(conn, marker.import_id, columns.uploaded_name, rules)
     if settings.llm_model:
@@ -208,14 +209,14 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
             engagement_id=marker.tenant.engagement_id, import_id=marker.import_id, category=category,
             columns=list(columns.uploaded_name), sample=sample)
         await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, reviewed), agent_of)
-    return record_count, kept
+    return record_count
 
 
 async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], category: Category, columns: Columns,
                             batcher: RecordBatcher, settings: ValidatorSettings, attempt: int,
-                            normalised_rows: Rows | None) -> None:
-    """Pass 2: the rows without errors, normalised: as pass 1 left them (``normalised_rows``), or by
-    a fresh run of the same agents over the staged rows (a large import is not held in memory)."""
+                            normalised: NormalisedRows) -> None:
+    """Pass 2: the rows without errors, normalised: as pass 1 kept them, or (where it did not) by a
+    fresh run of the same agents over the staged rows."""
     names = list(columns.uploaded_name)
     canonical = set(CANONICAL[category])
     conn = unit.conn
@@ -223,18 +224,18 @@ async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], catego
         "SELECT DISTINCT row_number FROM row_issues WHERE import_id = $1 AND severity = 'error'"
         " AND row_number IS NOT NULL", marker.import_id)}
 
-    async def accept(row_number: int, normalised: dict[str, str | None]) -> None:
-        out = {name: normalised.get(name) for name in names}
+    async def accept(row_number: int, row: dict[str, Any]) -> None:
+        out = {name: row.get(name) for name in names}
         # Values an agent derived (e.g. every address of a multi-address cell) travel along.
-        out.update((k, v) for k, v in normalised.items() if k not in canonical and k not in out)
+        out.update((k, v) for k, v in row.items() if k not in canonical and k not in out)
         batch = batcher.add(row_number, out)
         if batch is not None:
             await _publish_batch(unit, marker, batch, attempt)
 
-    if normalised_rows is not None:
-        for row_number, normalised in normalised_rows:
+    if normalised.kept:
+        for row_number, row in normalised:
             if row_number not in invalid:
-                await accept(row_number, normalised)
+                await accept(row_number, row)
     else:
         checker = checker_for(category, reference_time=marker.occurred_at, units=columns.mapping.units)
         async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,6 +19,7 @@ from tributary_runtime.db import Database
 from validator import SCHEMA
 from validator import validation
 from validator.llm_usage import PgUsageLedger
+from validator.normalised_rows import NormalisedRows
 from validator.rules.cmdb import CmdbChecker
 from validator.settings import ValidatorSettings
 from validator.validation import Validation, validate_import
@@ -86,10 +88,11 @@ async def test_statements_do_not_grow_with_rows(db: Database, producer: AIOKafka
     assert large_run["invalid_count"] == 285 + 181 - 25 - 26
 
 
-async def test_an_import_of_one_chunk_is_checked_once_and_publishes_what_a_second_pass_would(
-        db: Database, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pass 2 publishes the rows pass 1 normalised when the import fits in one chunk; a larger one
-    (here: chunks of 5 rows) is read and checked again. Both publish the same rows."""
+async def test_every_row_is_checked_once_and_pass_2_publishes_what_checking_again_would(
+        db: Database, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Pass 2 publishes the rows as pass 1 normalised them: held in memory for an import of one
+    chunk, in a temp file beyond that (here: chunks of 5 rows). Where that file cannot be written,
+    pass 2 reads and checks the staged rows again. All three publish the same rows."""
     checked: Counter[int] = Counter()
     published: list[list[Any]] = []
     check = CmdbChecker.check
@@ -101,17 +104,32 @@ async def test_an_import_of_one_chunk_is_checked_once_and_publishes_what_a_secon
     async def capture(unit: Unit, marker: Any, batch: Any, attempt: int) -> None:
         published[-1].extend(batch.model_dump(mode="json")["rows"])
 
+    spilled: list[bool] = []
+    close = NormalisedRows.close
+
+    def noting(self: NormalisedRows) -> None:
+        spilled.append(self.spilled)
+        close(self)
+
     monkeypatch.setattr(CmdbChecker, "check", counted)
     monkeypatch.setattr(validation, "_publish_batch", capture)
+    monkeypatch.setattr(NormalisedRows, "close", noting)
     runs = {}
-    for label, settings in (("kept", ValidatorSettings()), ("streamed", ValidatorSettings(validation_chunk_rows=5))):
+    for label, settings in (("held", ValidatorSettings()),
+                            ("spilled", ValidatorSettings(validation_chunk_rows=5, validation_spill_dir=str(tmp_path))),
+                            ("checked again", ValidatorSettings(validation_chunk_rows=5,
+                                                                validation_spill_dir=str(tmp_path / "missing")))):
         checked.clear()
+        spilled.clear()
         published.append([])
         _, runs[label] = await statements_for(db, producer, 30, settings)
         valid = 30 - runs[label]["invalid_count"]
-        if label == "kept":
-            assert set(checked.values()) == {1} and len(checked) == 30  # every row once
-        else:
+        assert len(checked) == 30
+        if label == "checked again":
             assert sum(checked.values()) == 30 + valid  # the valid rows a second time
-    assert runs["kept"] == runs["streamed"]
-    assert published[0] == published[1] and len(published[0]) == 30 - runs["kept"]["invalid_count"]
+        else:
+            assert set(checked.values()) == {1}  # every row once
+        assert spilled[-1] is (label == "spilled")
+    assert list(tmp_path.iterdir()) == []  # the file is anonymous
+    assert runs["held"] == runs["spilled"] == runs["checked again"]
+    assert published[0] == published[1] == published[2] and len(published[0]) == 30 - runs["held"]["invalid_count"]

@@ -171,7 +171,8 @@ class CountingConnection:
     """A connection that counts the statements sent through it (tests of "no query per row"),
     and times each one (``timings``: seconds and statement, in order; ``bench.apply_statements``)."""
 
-    COUNTED = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table")
+    COUNTED = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "copy_records_to_table",
+               "copy_to_table")
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn, self.statements = conn, 0

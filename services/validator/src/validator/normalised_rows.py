@@ -6,8 +6,10 @@ staging table, then checked); a pickled chunk written and read back costs about 
 is anonymous (``tempfile.TemporaryFile``), so a process that dies leaves nothing behind, and the
 validation that restarts after it builds a new one from the staged rows.
 
-A file that cannot be written (a full disk, say) is given up rather than failing the import:
-pass 2 then reads and checks the staged rows again, as it would without this.
+A file that cannot be written (a full disk, say), or that would outgrow ``max_bytes``, is given
+up rather than failing the import: pass 2 then reads and checks the staged rows again, as it would
+without this. The bound keeps a huge import from filling a volume with a size limit (a pod's
+``emptyDir``, which evicts the pod rather than failing a write).
 """
 
 from __future__ import annotations
@@ -30,9 +32,11 @@ class NormalisedRows:
     ``normalises_per_row``); nothing is kept then, and pass 2 checks the staged rows again.
     """
 
-    def __init__(self, in_memory_rows: int, directory: str | None = None, *, keep: bool = True) -> None:
+    def __init__(self, in_memory_rows: int, directory: str | None = None, *, keep: bool = True,
+                 max_bytes: int | None = None) -> None:
         self._in_memory_rows = in_memory_rows
         self._directory = directory
+        self._max_bytes = max_bytes
         self._held: list[Rows] = []
         self._held_rows = 0
         self._file: IO[bytes] | None = None
@@ -53,8 +57,10 @@ class NormalisedRows:
                 self._file = tempfile.TemporaryFile(dir=self._directory)
             for rows in self._held:
                 pickle.dump(rows, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            if self._max_bytes is not None and self._file.tell() > self._max_bytes:
+                raise OSError(f"more than {self._max_bytes} bytes")
         except OSError as exc:
-            log.warning("normalised rows not kept for pass 2 (%r): it checks the staged rows again", exc)
+            log.warning("normalised rows not kept for pass 2 (%s): it checks the staged rows again", exc)
             self.close()
             self.kept = False
         self._held, self._held_rows = [], 0

@@ -10,8 +10,10 @@ class ValidatorSettings(ServiceSettings):
     # Staged rows are validated and republished in chunks of this size (bounded memory).
     validation_chunk_rows: int = 5000
     # Where pass 1 keeps the normalised rows of an import larger than a chunk for pass 2: an
-    # anonymous temp file (about 150 bytes a row), in the system's temp directory unless set.
+    # anonymous temp file (a 1M-row CMDB export: about 140 MB), in the system's temp directory
+    # unless set. Past the bound pass 2 reads and checks the staged rows again instead.
     validation_spill_dir: str | None = None
+    validation_spill_max_bytes: int = 1 << 30
 
     # LLM review agent: off unless a model is configured (any litellm model name).
     llm_model: str | None = None

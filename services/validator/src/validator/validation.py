@@ -134,7 +134,8 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
     checker = checker_for(category, reference_time=marker.occurred_at, units=mapping.units)
     # Pass 2 publishes the rows as pass 1's checker normalised them, where each row's is its own.
     with NormalisedRows(settings.validation_chunk_rows, settings.validation_spill_dir,
-                        keep=checker.normalises_per_row) as normalised:
+                        keep=checker.normalises_per_row,
+                        max_bytes=settings.validation_spill_max_bytes) as normalised:
         record_count = await _run_agents(unit, marker, ctx, checker, columns, rules, agent_of, attempt, normalised)
         tally = await store.counts(conn, marker.import_id)
         invalid = tally["invalid_rows"]

@@ -49,3 +49,13 @@ def test_a_file_that_cannot_be_written_is_given_up(tmp_path: Path, caplog: pytes
         with pytest.raises(RuntimeError):
             list(rows)
     assert "checks the staged rows again" in caplog.text
+
+
+def test_a_file_that_would_outgrow_its_bound_is_given_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with NormalisedRows(5, str(tmp_path), max_bytes=2_000) as rows:
+        rows.extend(chunks([6])[0])  # spilled: well under 2,000 bytes
+        assert rows.kept and rows.spilled
+        for chunk in chunks([6, 30, 30])[1:]:
+            rows.extend(chunk)
+        assert not rows.kept and not rows.spilled
+    assert "more than 2000 bytes" in caplog.text and list(tmp_path.iterdir()) == []

@@ -55,7 +55,7 @@ async def test_every_awkward_cell_comes_back_as_it_went(db: Database) -> None:
     rows: list[list[object]] = [[cell, "plain"] for cell in AWKWARD]
     rows += [["plain", cell] for cell in AWKWARD]
     rows += [[None, None], ["", ""], ["web01", None], [None, "web01"], [True, 4, 2.5], [False, None, "x\ty"]]
-    # Padded without blanks, so that a row of text alone takes the unescaped path when it can.
+    # Padded with text, never None, so that a row without escapes takes the unescaped path.
     rows = [row + ["", "x", "y"][: 5 - len(row)] for row in rows]
     rows += [[cell] * 5 for cell in AWKWARD] + [[cell, cell[::-1], "", "a", "b"] for cell in AWKWARD]
     rows += [[random_cell(rng) for _ in range(5)] for _ in range(500)]

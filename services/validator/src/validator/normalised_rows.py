@@ -22,7 +22,8 @@ from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
-Rows = list[tuple[int, dict[str, Any]]]
+# (row_number, the row as its checker normalised it), in row order.
+Chunk = list[tuple[int, dict[str, Any]]]
 
 
 class NormalisedRows:
@@ -37,12 +38,12 @@ class NormalisedRows:
         self._in_memory_rows = in_memory_rows
         self._directory = directory
         self._max_bytes = max_bytes
-        self._held: list[Rows] = []
+        self._held: list[Chunk] = []
         self._held_rows = 0
         self._file: IO[bytes] | None = None
         self.kept = keep
 
-    def extend(self, rows: Rows) -> None:
+    def extend(self, rows: Chunk) -> None:
         """Add a chunk (held as given: the caller does not change it afterwards)."""
         if not self.kept:
             return

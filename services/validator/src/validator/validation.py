@@ -37,7 +37,7 @@ from .duplicates import flag_duplicates
 from .field_mapping import CANONICAL, ColumnMapping, map_columns, missing_required
 from .llm_review import ReviewConfig, UsageLedger, review_import
 from .policies import VerdictPolicy, policy_for
-from .normalised_rows import NormalisedRows
+from .normalised_rows import Chunk, NormalisedRows
 from .rules import AGENTS, RULES, Finding, Rule, RowChecker, checker_for
 from .settings import ValidatorSettings
 
@@ -187,7 +187,7 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
     record_count = 0
     async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
         found: list[Finding] = []
-        checked: list[tuple[int, dict[str, Any]]] = []
+        checked: Chunk = []
         for row_number, row in chunk:
             canonical = columns.canonical_row(row)
             row_normalised, row_findings = checker.check(row_number, canonical)

@@ -117,7 +117,7 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
             FROM rows ORDER BY asset_id, row_number
         ), cur AS (
             SELECT DISTINCT ON (asset_id) asset_id, claims AS vals,
-                   {reconciliation.provenance_entry("$1::uuid", "source", "$4::timestamptz")}::text AS entry
+                   {reconciliation.provenance_entry("$1::uuid", "source", "$4::timestamptz")} AS entry
             FROM rows i ORDER BY asset_id, {order}
         ), inserted AS (
             INSERT INTO assets (asset_id, client_account_id, engagement_id, name, {", ".join(TYPED)}, attributes,

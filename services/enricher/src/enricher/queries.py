@@ -15,6 +15,8 @@ import asyncpg
 
 from contracts import Tenant
 
+from .reconciliation import provenance_by_attribute
+
 ASSET_SUMMARY = ("asset_id", "name", "asset_type", "hostname", "fqdn", "ip_address", "environment", "criticality",
                  "operating_system", "is_placeholder", "compliance_flags", "updated_at")
 ASSET_DETAIL = ("asset_id", "name", "asset_type", "hostname", "fqdn", "ip_address", "mac_address", "serial_number",
@@ -145,8 +147,9 @@ async def get_asset(conn: asyncpg.Connection, tenant: Tenant, asset_id: uuid.UUI
     """One asset with its edges both ways and every import's claims about it; None when it is not the tenant's."""
     where = tenant_where(tenant, "a")
     where.add("a.asset_id = {p}", asset_id)
-    row = await conn.fetchrow(f"SELECT {', '.join('a.' + c for c in ASSET_DETAIL)} FROM assets a WHERE {where.sql}",
-                              *where.args)
+    columns = ", ".join(f"{provenance_by_attribute('a.provenance')} AS provenance" if c == "provenance" else f"a.{c}"
+                        for c in ASSET_DETAIL)
+    row = await conn.fetchrow(f"SELECT {columns} FROM assets a WHERE {where.sql}", *where.args)
     if row is None:
         return None
     outgoing = await _edges(conn, tenant, "d.source_asset_id", asset_id)

@@ -4,16 +4,22 @@ its schema as the write side would leave them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from alembic.config import Config
 
+import enricher
 from contracts import Tenant
 from enricher import SCHEMA
+from tributary_cli.testing import _create_database, _drop_database, _with_database
 from tributary_runtime.db import Database
+from tributary_runtime.migrations import alembic_config
+from tributary_runtime.settings import plain_dsn
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -105,3 +111,21 @@ async def db(seeded_database_url: str) -> AsyncIterator[Database]:
 async def seed(db: Database) -> AsyncIterator[Seed]:
     async with db.connection() as conn:
         yield Seed(conn)
+
+
+@pytest.fixture
+def empty_database_url(stack_env: dict[str, str]) -> Iterator[str]:
+    """A database of its own, with nothing in it: a migration test upgrades it step by step."""
+    name = f"tributary_migration_{uuid.uuid4().hex[:10]}"
+    _create_database(stack_env["DATABASE_URL"], name)
+    try:
+        yield plain_dsn(_with_database(stack_env["DATABASE_URL"], name))
+    finally:
+        _drop_database(stack_env["DATABASE_URL"], name)
+
+
+@pytest.fixture
+def migrations(empty_database_url: str) -> Config:
+    """The enricher's migrations, pointed at ``empty_database_url``."""
+    return alembic_config(Path(enricher.__file__).parent / "migrations", "enricher",
+                          "postgresql+psycopg://" + empty_database_url.split("://", 1)[1])

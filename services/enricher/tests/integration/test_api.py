@@ -56,8 +56,8 @@ async def test_asset_list_and_detail_json(http: httpx.AsyncClient, seed: Any) ->
     imp = uuid.uuid4()
     web = await seed.asset(tenant, "web-01", import_id=imp, asset_type="server", environment="production",
                            compliance_flags=["PCI-DSS"], classification={"classification": "PII,PCI"},
-                           provenance={"environment": {"import_id": str(imp), "source": "servicenow",
-                                                       "set_at": seed.at(0).isoformat()}})
+                           provenance=[{"import_id": str(imp), "source": "servicenow",
+                                        "set_at": seed.at(0).isoformat(), "attributes": ["environment"]}])
     dbs = await seed.asset(tenant, "db-01", asset_type="database")
     await seed.asset(tenant, "ghost", is_placeholder=True)
     dep = await seed.dependency(tenant, web, dbs, port=5432, protocol="TCP", confidence=0.8)
@@ -83,7 +83,8 @@ async def test_asset_list_and_detail_json(http: httpx.AsyncClient, seed: Any) ->
     asset = (await http.get(f"/v1/assets/{web}", headers=headers(tenant))).json()
     assert asset["asset_id"] == str(web)
     assert asset["classification"] == {"classification": "PII,PCI"}
-    assert asset["provenance"]["environment"]["source"] == "servicenow"
+    assert asset["provenance"] == {"environment": {"import_id": str(imp), "source": "servicenow",
+                                                   "set_at": seed.at(0).isoformat()}}
     assert asset["created_at"] == "2026-03-01T12:00:00Z"
     assert asset["dependencies"]["incoming"] == []
     [edge] = asset["dependencies"]["outgoing"]

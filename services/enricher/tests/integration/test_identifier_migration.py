@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
-import pytest
 from alembic import command
-
-import enricher
-from tributary_cli.testing import _create_database, _drop_database, _with_database
-from tributary_runtime.migrations import alembic_config
-from tributary_runtime.settings import plain_dsn
+from alembic.config import Config
 
 
-@pytest.fixture
-def empty_database_url(stack_env: dict[str, str]) -> Iterator[str]:
-    name = f"tributary_migration_{uuid.uuid4().hex[:10]}"
-    _create_database(stack_env["DATABASE_URL"], name)
-    try:
-        yield plain_dsn(_with_database(stack_env["DATABASE_URL"], name))
-    finally:
-        _drop_database(stack_env["DATABASE_URL"], name)
-
-
-def test_upgrading_derives_the_identifiers_again_and_downgrading_restores_the_index(empty_database_url: str) -> None:
-    config = alembic_config(Path(enricher.__file__).parent / "migrations", "enricher",
-                            "postgresql+psycopg://" + empty_database_url.split("://", 1)[1])
+def test_upgrading_derives_the_identifiers_again_and_downgrading_restores_the_index(
+        empty_database_url: str, migrations: Config) -> None:
+    config = migrations
     command.upgrade(config, "0007")
     tenant, engagement, asset = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(empty_database_url, autocommit=True) as conn:

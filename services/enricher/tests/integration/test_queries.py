@@ -138,14 +138,16 @@ async def test_search_is_a_substring_of_name_hostname_fqdn_or_ip(db: Database, s
 async def test_one_asset_with_edges_both_ways_provenance_and_claims(db: Database, seed: Any) -> None:
     tenant = seed.tenant()
     first, second = uuid.uuid4(), uuid.uuid4()
-    provenance = {
-        "operating_system": {"import_id": str(second), "source": "rvtools", "set_at": seed.at(10).isoformat()},
-        "hostname": {"import_id": str(first), "source": "servicenow", "set_at": seed.at(0).isoformat()}}
+    by_first = {"import_id": str(first), "source": "servicenow", "set_at": seed.at(0).isoformat()}
+    by_second = {"import_id": str(second), "source": "rvtools", "set_at": seed.at(10).isoformat()}
+    # Stored by claim; shown by attribute.
+    stored = [by_first | {"attributes": ["hostname", "mac_address"]}, by_second | {"attributes": ["operating_system"]}]
+    provenance = {"hostname": by_first, "mac_address": by_first, "operating_system": by_second}
     app = await seed.asset(tenant, "app-01", import_id=first, asset_type="application", hostname="app-01",
                            mac_address="00:11:22:33:44:55", serial_number="SN1", external_id="CI001",
                            source="servicenow", operating_system="RHEL 9", attributes={"owner": "team-a"},
                            performance={"cpu_utilization_p95": 61.5}, classification={"classification": "PII"},
-                           compliance_flags=["GDPR"], provenance=provenance, last_import_id=second,
+                           compliance_flags=["GDPR"], provenance=stored, last_import_id=second,
                            updated_at=seed.at(10))
     db_ = await seed.asset(tenant, "db-01")
     lb = await seed.asset(tenant, "lb-01", is_placeholder=True)

@@ -63,8 +63,9 @@ class Claims:
             row = await conn.fetchrow("SELECT environment, operating_system, criticality, provenance FROM assets"
                                       " WHERE asset_id = $1", self.asset_id)
         labels = {str(v): k for k, v in self.imports.items()}
-        return {attr: (row[attr], labels[row["provenance"][attr]["import_id"]])
-                for attr in ("environment", "operating_system", "criticality") if attr in row["provenance"]}
+        won = {attr: labels[claim["import_id"]] for claim in row["provenance"] for attr in claim["attributes"]}
+        return {attr: (row[attr], won[attr]) for attr in ("environment", "operating_system", "criticality")
+                if attr in won}
 
 
 async def test_a_stale_claim_loses_to_a_fresh_one_whatever_its_priority(db: Database, seed: Any) -> None:
@@ -290,7 +291,9 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     by_name = {a["name"]: a for a in created}
     web = by_name["web-01.corp.example"]
     assert (web["environment"], web["mac_address"], web["attributes"]) == ("staging", "AA:BB", {"owner": "team-b"})
-    assert set(web["provenance"]) == {"hostname", "mac_address", "environment", "owner"}
+    # One claim won every attribute: one element naming them all.
+    [won] = web["provenance"]
+    assert (won["source"], sorted(won["attributes"])) == ("upload", ["environment", "hostname", "mac_address", "owner"])
     assert by_name["ghost-01"]["performance"] == {"cpu_avg_pct": 40, "collected_at": "2026-03-02"}
 
 

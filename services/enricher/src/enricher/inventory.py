@@ -136,14 +136,14 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
             -- No ON CONFLICT (its speculative insertion cost 40 % more): an asset id inserted just now
             -- has no identifiers, as the only way an asset goes, a revert, takes its identifiers along.
             INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
-            SELECT $2::uuid, $3::uuid, k.kind, k.value, a.asset_id
-            FROM inserted a CROSS JOIN LATERAL {reconciliation.IDENTIFIER_VALUES}
-            WHERE k.value IS NOT NULL
-            UNION ALL
-            SELECT $2::uuid, $3::uuid, 'source_key', {reconciliation.source_key("a.source", "$7", "a.external_id")},
-                   a.asset_id
-            FROM inserted a WHERE a.external_id IS NOT NULL
-            {"ORDER BY 3, 4" if in_key_order else ""}
+            SELECT $2::uuid, $3::uuid, n.kind, n.value, n.asset_id FROM (
+                SELECT k.kind, k.value, a.asset_id
+                FROM inserted a CROSS JOIN LATERAL {reconciliation.IDENTIFIER_VALUES}
+                WHERE k.value IS NOT NULL
+                UNION ALL
+                SELECT 'source_key', {reconciliation.source_key("a.source", "$7", "a.external_id")}, a.asset_id
+                FROM inserted a WHERE a.external_id IS NOT NULL
+                {"ORDER BY 1, 2" if in_key_order else ""}) n
         )
         SELECT count(*) FROM kept
         """, *a.args, placeholder, outcome, a.source)

@@ -26,6 +26,7 @@ from contracts import Category
 from enricher import SCHEMA, inventory, planner_statistics, reconciliation
 from enricher.policy import InventoryPolicy
 from tributary_cli import devstack, processes, testing
+from tributary_runtime import staging
 from tributary_runtime.db import Database
 
 from .__main__ import parse_size
@@ -44,11 +45,8 @@ async def stage(conn: asyncpg.Connection, import_id: uuid.UUID, rows: int) -> No
     for start in range(0, rows, 1000):
         values = [row(i) for i in range(start + 1, min(rows, start + 1000) + 1)]
         seq = start // 1000 + 1
-        await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
-                           " VALUES ($1, $2, $3, $4, 'bench')", import_id, seq, COLUMNS, len(values))
-        await conn.copy_records_to_table(
-            "staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
-            records=[(import_id, start + j, seq, v) for j, v in enumerate(values, start=1)])
+        await staging.stage_rows(conn, import_id, seq, COLUMNS, list(range(start + 1, start + len(values) + 1)),
+                                 values, trim_cells=inventory.TRIM_CELLS)
 
 
 async def apply_once(db: Database, rows: int, explain: bool) -> None:

@@ -44,3 +44,37 @@ def test_a_row_of_plain_text_is_written_without_escaping_anything(monkeypatch: p
 def test_a_row_holding_quotes_escapes_or_blanks_is_escaped_for_the_array_and_for_copy(
         row: list[str | None], array: str) -> None:
     assert staged_rows_copy(IMPORT, 1, [1], [row]) == f"{IMPORT}\t1\t1\t{array}\n".encode()
+
+
+@pytest.mark.parametrize(("row", "array"), [
+    ([" web01", "x"], '{"web01","x"}'),
+    (["web01 ", "x"], '{"web01","x"}'),
+    (["x", " web01"], '{"x","web01"}'),
+    (["x", "web01 "], '{"x","web01"}'),
+    (["", "x"], '{NULL,"x"}'),
+    (["x", ""], '{"x",NULL}'),
+    (["x", "", "y"], '{"x",NULL,"y"}'),
+    (["x", "   ", "y"], '{"x",NULL,"y"}'),
+    ([""], "{NULL}"),
+    ([" a b "], '{"a b"}'),
+    ([' "q" ', "y "], r'{"\\"q\\"","y"}'),
+])
+def test_trimmed_cells_lose_the_spaces_at_their_ends_and_a_blank_one_is_null(
+        row: list[str | None], array: str) -> None:
+    assert staged_rows_copy(IMPORT, 1, [1], [row], trim_cells=True) == f"{IMPORT}\t1\t1\t{array}\n".encode()
+    untrimmed = staged_rows_copy(IMPORT, 1, [1], [row])
+    assert untrimmed != f"{IMPORT}\t1\t1\t{array}\n".encode()
+
+
+def test_trimming_leaves_a_row_with_spaces_only_inside_its_cells_unescaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(cell: object) -> str:
+        raise AssertionError(f"escaped {cell!r}")
+
+    monkeypatch.setattr(staging, "_array_element", refused)
+    assert staged_rows_copy(IMPORT, 1, [1], [["web 01", "a b c", "x"]], trim_cells=True) == (
+        f'{IMPORT}\t1\t1\t{{"web 01","a b c","x"}}\n'.encode())
+
+
+def test_trimming_takes_spaces_alone_as_sql_btrim_does() -> None:
+    row = ["\tkept\t", "\u00a0kept", None]
+    assert staged_rows_copy(IMPORT, 1, [1], [row], trim_cells=True) == staged_rows_copy(IMPORT, 1, [1], [row])

@@ -149,8 +149,21 @@ def _copy_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def staged_rows_copy(import_id: uuid.UUID, batch_seq: int, row_numbers: list[int], rows: list[list[Any]]) -> bytes:
-    """A batch's ``staged_rows`` (import_id, row_number, batch_seq, cells) in COPY's text format.
+def _untrimmed(body: str) -> bool:
+    """Whether a row of quote-free cells joined by '","' has a blank cell or one with a space at
+    either end (a separator's quote always borders a cell)."""
+    return (not body or body[0] == " " or body[-1] == " " or '""' in body or '" ' in body or ' "' in body
+            or body.startswith('",') or body.endswith(',"'))
+
+
+def _trimmed(cells: list[str | None]) -> list[str | None]:
+    return [None if c is None else (c.strip(" ") or None) for c in cells]
+
+
+def staged_rows_copy(import_id: uuid.UUID, batch_seq: int, row_numbers: list[int], rows: list[list[Any]], *,
+                     trim_cells: bool = False) -> bytes:
+    """A batch's ``staged_rows`` (import_id, row_number, batch_seq, cells) in COPY's text format;
+    ``trim_cells``: each cell without the spaces at its ends, a blank one as NULL.
 
     asyncpg's binary COPY encodes a ``text[]`` cell by cell through its generic array codec: about
     6 µs of the client's CPU per row of nine cells, against about 2 µs for these lines and their
@@ -164,31 +177,41 @@ def staged_rows_copy(import_id: uuid.UUID, batch_seq: int, row_numbers: list[int
         if cells and None not in cells:
             body = '","'.join(cells)
             # The separators' quotes alone: no cell holds one.
-            if body.count('"') == 2 * (len(cells) - 1) and _COPY_ESCAPES.search(body) is None:
+            if (body.count('"') == 2 * (len(cells) - 1) and _COPY_ESCAPES.search(body) is None
+                    and not (trim_cells and _untrimmed(body))):
                 lines.append(f'{head}{n}{tail}{{"{body}"}}\n')
                 continue
+        if trim_cells:
+            cells = _trimmed(cells)
         array = "{" + ",".join(map(_array_element, cells)) + "}"
         lines.append(f"{head}{n}{tail}{_copy_field(array)}\n")
     return "".join(lines).encode()
 
 
-async def stage_batch(conn: asyncpg.Connection, envelope: Envelope[Any]) -> bool:
-    """Stage one batch; False when it was staged before (a duplicate)."""
-    batch = envelope.payload
-    digest = batch_digest(batch.batch_seq, batch.row_numbers, batch.rows)
+async def stage_rows(conn: asyncpg.Connection, import_id: uuid.UUID, batch_seq: int, columns: list[str],
+                     row_numbers: list[int], rows: list[list[Any]], *, trim_cells: bool = False) -> bool:
+    """Stage one batch of rows (``staged_rows_copy`` says what ``trim_cells`` does); False when it was
+    staged before (a duplicate)."""
     inserted = await conn.fetchval(
         "INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest) VALUES ($1, $2, $3, $4, $5)"
         " ON CONFLICT DO NOTHING RETURNING true",
-        envelope.import_id, batch.batch_seq, batch.columns, len(batch.rows), digest,
+        import_id, batch_seq, columns, len(rows), batch_digest(batch_seq, row_numbers, rows),
     )
     if not inserted:
         return False
     # A memoryview: asyncpg takes bytes for a file name, and reads a file object in a worker thread.
     await conn.copy_to_table(
         "staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"), format="text",
-        source=memoryview(staged_rows_copy(envelope.import_id, batch.batch_seq, batch.row_numbers, batch.rows)),
+        source=memoryview(staged_rows_copy(import_id, batch_seq, row_numbers, rows, trim_cells=trim_cells)),
     )
     return True
+
+
+async def stage_batch(conn: asyncpg.Connection, envelope: Envelope[Any], *, trim_cells: bool = False) -> bool:
+    """Stage one batch event; False when it was staged before (a duplicate)."""
+    batch = envelope.payload
+    return await stage_rows(conn, envelope.import_id, batch.batch_seq, batch.columns, batch.row_numbers, batch.rows,
+                            trim_cells=trim_cells)
 
 
 async def record_marker(conn: asyncpg.Connection, envelope: Envelope[Any], *, expected_batches: int,
@@ -252,8 +275,9 @@ async def iter_rows(conn: asyncpg.Connection, import_id: uuid.UUID,
 
 
 async def join(unit: Unit, envelope: Envelope[Any], *, marker_type: type[Payload], phase: Phase,
-               producer: str) -> Envelope[Any] | None:
-    """Stage a batch or record the marker; return the marker the one time the set becomes complete.
+               producer: str, trim_cells: bool = False) -> Envelope[Any] | None:
+    """Stage a batch (``trim_cells`` as ``staged_rows_copy``) or record the marker; return the marker
+    the one time the set becomes complete.
 
     A set whose batches do not match the marker's checksum fails the import instead.
     """
@@ -264,7 +288,7 @@ async def join(unit: Unit, envelope: Envelope[Any], *, marker_type: type[Payload
         new = await record_marker(conn, envelope, expected_batches=envelope.payload.batch_count,
                                   checksum=envelope.payload.checksum)
     else:
-        new = await stage_batch(conn, envelope)
+        new = await stage_batch(conn, envelope, trim_cells=trim_cells)
     if not new:
         return None
     return await ready(unit, envelope.import_id, marker_type=marker_type, phase=phase, producer=producer)
@@ -300,7 +324,7 @@ async def ready(unit: Unit, import_id: uuid.UUID, *, marker_type: type[Payload],
 
 
 def fail_staged_on_dead_letter(*, marker_type: type[Payload], batch_type: type[Payload],
-                               phase: Phase) -> DeadLetterHook:
+                               phase: Phase, trim_cells: bool = False) -> DeadLetterHook:
     """When one of an import's messages is dead-lettered, keep its staged set retryable.
 
     The message's own effects were rolled back. If it is the marker, or a batch of a set
@@ -320,7 +344,7 @@ def fail_staged_on_dead_letter(*, marker_type: type[Payload], batch_type: type[P
                                         checksum=env.payload.checksum)
                 elif env.event_type == batch_type.EVENT_TYPE and await conn.fetchval(
                         "SELECT true FROM staged_imports WHERE import_id = $1", env.import_id):
-                    await stage_batch(conn, env)
+                    await stage_batch(conn, env, trim_cells=trim_cells)
         except (asyncpg.PostgresError, ValueError, TypeError, KeyError, AttributeError) as exc:
             log.warning("could not stage dead-lettered %s of import %s: %r", env.event_type, env.import_id, exc)
         if env.event_type == "PhaseRetryRequested" and env.payload.phase == phase:

@@ -32,7 +32,8 @@ _APP = "ARRAY[" + ", ".join(f"'{t}'" for t in APPLICATION_TYPES) + "]"
 
 
 def _cell(column: str) -> str:
-    return f"NULLIF(btrim(r.cells[array_position(b.columns, '{column}')]), '')"
+    # Staged trimmed, blank as NULL (inventory.TRIM_CELLS).
+    return f"r.cells[array_position(b.columns, '{column}')]"
 
 
 _FILL_EDGES = f"""

@@ -27,7 +27,7 @@ PRODUCER = "enricher"
 EVENT_TYPES = ("ValidatedBatch", "ValidationCompleted", "ImportReverted", *flow_control.EVENT_TYPES)
 # A dead-lettered batch or marker leaves the import's staged set failed, ready for a retry.
 ON_DEAD_LETTER = staging.fail_staged_on_dead_letter(marker_type=ValidationCompleted, batch_type=ValidatedBatch,
-                                                    phase=Phase.ENRICHMENT)
+                                                    phase=Phase.ENRICHMENT, trim_cells=inventory.TRIM_CELLS)
 # Imports with no source system of their own are ranked as this source.
 DEFAULT_SOURCE = "upload"
 
@@ -47,7 +47,7 @@ class EnricherHandler:
                 continue  # a dry run: validation was the whole job
             else:
                 marker = await staging.join(unit, env, marker_type=ValidationCompleted, phase=Phase.ENRICHMENT,
-                                            producer=PRODUCER)
+                                            producer=PRODUCER, trim_cells=inventory.TRIM_CELLS)
             if marker is not None:
                 await enrich(unit, marker)
 

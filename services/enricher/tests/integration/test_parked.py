@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from contracts import Category, Tenant, batch_digest
+from contracts import Category, Tenant
 from enricher import inventory
 from enricher.policy import InventoryPolicy
+from tributary_runtime import staging
 from tributary_runtime.db import Database
 
 from .conftest import T0
@@ -21,11 +22,8 @@ async def apply(db: Database, tenant: Tenant, category: Category, table: tuple[l
     import_id = uuid.uuid4()
     columns, rows = table
     async with db.transaction() as conn:
-        await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
-                           " VALUES ($1, 1, $2, $3, $4)", import_id, columns, len(rows),
-                           batch_digest(1, list(range(1, len(rows) + 1)), rows))
-        await conn.copy_records_to_table("staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
-                                         records=[(import_id, i, 1, r) for i, r in enumerate(rows, start=1)])
+        await staging.stage_rows(conn, import_id, 1, columns, list(range(1, len(rows) + 1)), rows,
+                                 trim_cells=inventory.TRIM_CELLS)
         return await inventory.apply_import(conn, inventory.Apply(
             import_id, tenant.client_account_id, tenant.engagement_id, T0 + timedelta(minutes=minute), category,
             "upload", InventoryPolicy()))

@@ -28,6 +28,7 @@ import pytest
 from contracts import Category, Tenant
 from enricher import SCHEMA, inventory, reconciliation, revert
 from enricher.policy import InventoryPolicy
+from tributary_runtime import staging
 from tributary_runtime.db import Database
 
 DAY = 24 * 60  # minutes, for ``seed.at``
@@ -151,11 +152,8 @@ class Inventory:
         self.minute += 1
         import_id = uuid.uuid4()
         a = self._apply(import_id, category, policy or InventoryPolicy())
-        await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
-                           " VALUES ($1, 1, $2, $3, 'test')", import_id, columns, len(rows))
-        await conn.executemany("INSERT INTO staged_rows (import_id, row_number, batch_seq, cells)"
-                               " VALUES ($1, $2, 1, $3)",
-                               [(import_id, n, list(row)) for n, row in enumerate(rows, start=1)])
+        await staging.stage_rows(conn, import_id, 1, columns, list(range(1, len(rows) + 1)), [list(r) for r in rows],
+                                 trim_cells=inventory.TRIM_CELLS)
         counts = await inventory.apply_import(conn, a)
         await inventory.record_run(conn, a, counts)
         return import_id, counts

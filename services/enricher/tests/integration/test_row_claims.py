@@ -12,6 +12,7 @@ import pytest
 from contracts import Category
 from enricher import inventory
 from enricher.policy import InventoryPolicy
+from tributary_runtime import staging
 from tributary_runtime.db import Database
 
 COLUMNS = ["hostname", "environment", "owner", "cpu_avg_pct", "regulation"]
@@ -28,12 +29,9 @@ async def _claims(db: Database, policy: InventoryPolicy, only: tuple[str, ...] |
                         Category.CMDB_EXPORT, "upload", policy)
     async with db.transaction() as conn:
         # Two batches with their columns in different orders: a cell goes with its own batch's column.
-        await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
-                           " VALUES ($1, 1, $2, 3, 't'), ($1, 2, $3, 1, 't')", import_id, COLUMNS, COLUMNS[::-1])
-        await conn.copy_records_to_table(
-            "staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
-            records=[(import_id, n, 1, row) for n, row in enumerate(ROWS, start=1)]
-            + [(import_id, 4, 2, ROWS[0][::-1])])
+        await staging.stage_rows(conn, import_id, 1, COLUMNS, [1, 2, 3], ROWS, trim_cells=inventory.TRIM_CELLS)
+        await staging.stage_rows(conn, import_id, 2, COLUMNS[::-1], [4], [ROWS[0][::-1]],
+                                 trim_cells=inventory.TRIM_CELLS)
         rows = await conn.fetch(f"SELECT c.row_number, c.claims"
                                 f" {inventory.staged_cells(inventory.IDENTIFIER_CELLS, inventory.row_claims(a, only))}"
                                 f" ORDER BY c.row_number", import_id)

@@ -7,10 +7,11 @@ import uuid
 import asyncpg
 import pytest
 
-from contracts import Category, Tenant, batch_digest
+from contracts import Category, Tenant
 from enricher import inventory
 from enricher.policy import InventoryPolicy
 from tributary_cli.testing import CountingConnection
+from tributary_runtime import staging
 from tributary_runtime.db import Database
 
 from .conftest import T0
@@ -43,12 +44,8 @@ async def stage(conn: asyncpg.Connection, import_id: uuid.UUID, category: Catego
 async def stage_rows(conn: asyncpg.Connection, import_id: uuid.UUID, cols: list[str], values: list[list[str]]
                      ) -> None:
     """``values`` staged as the import's one validated batch, rows numbered from 1."""
-    rows = len(values)
-    await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
-                       " VALUES ($1, 1, $2, $3, $4)", import_id, cols, rows,
-                       batch_digest(1, list(range(1, rows + 1)), values))
-    await conn.copy_records_to_table("staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
-                                     records=[(import_id, i, 1, v) for i, v in enumerate(values, start=1)])
+    await staging.stage_rows(conn, import_id, 1, cols, list(range(1, len(values) + 1)), values,
+                             trim_cells=inventory.TRIM_CELLS)
 
 
 async def statements_for(db: Database, tenant: Tenant, category: Category, rows: int) -> tuple[int, dict]:

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 log = logging.getLogger(__name__)
 
-# (row_number, the row as its checker normalised it), in row order.
+# (row_number, the row as its checker normalised it and pass 2 publishes it), in row order.
 Chunk = list[tuple[int, dict[str, Any]]]
 
 

@@ -75,15 +75,25 @@ def rules_of(category: Category) -> dict[str, Rule]:
 class Columns:
     """The uploaded header seen through the mapping: canonical names in, uploaded names out."""
 
-    def __init__(self, mapping: ColumnMapping) -> None:
+    def __init__(self, mapping: ColumnMapping, category: Category) -> None:
         self.mapping = mapping
         self.kept = {col: name for col, name in mapping.columns.items() if name not in OWN_COLUMNS}
         self.uploaded_name = {name: col for col, name in self.kept.items()}
+        self._names = list(self.uploaded_name)
+        self._canonical = frozenset(CANONICAL[category])
         snake = sorted((n for n in self.uploaded_name if "_" in n), key=len, reverse=True)
         self._snake_names = re.compile(r"\b(" + "|".join(map(re.escape, snake)) + r")\b" if snake else r"(?!x)x")
 
     def canonical_row(self, row: dict[str, str | None]) -> dict[str, str | None]:
         return {name: row.get(col) for col, name in self.kept.items()}
+
+    def published(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A normalised row as pass 2 publishes it: the uploaded columns, plus the values an agent
+        derived (e.g. every address of a multi-address cell); the canonical columns the file lacks
+        stay behind."""
+        out = {name: row.get(name) for name in self._names}
+        out.update((k, v) for k, v in row.items() if k not in self._canonical and k not in out)
+        return out
 
     def as_uploaded(self, f: Finding) -> Finding:
         """Findings name the column as the user's file does, so they can find and fix it."""
@@ -108,7 +118,7 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
     conn, settings = unit.conn, ctx.settings
     started_at = datetime.now(UTC)
     mapping = map_columns(category, upload.columns)
-    columns = Columns(mapping)
+    columns = Columns(mapping, category)
     rules = rules_of(category)
     agent_of = {rule_id: r.agent for rule_id, r in rules.items()}
     policy = await policy_for(conn, marker.tenant, category, settings.max_error_rate)
@@ -132,7 +142,8 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
         return
 
     checker = checker_for(category, reference_time=marker.occurred_at, units=mapping.units)
-    # Pass 2 publishes the rows as pass 1's checker normalised them, where each row's is its own.
+    # Pass 2 publishes the rows as pass 1's checker normalised them, where each row's is its own
+    # (kept as they are published: ``Columns.published``).
     with NormalisedRows(settings.validation_chunk_rows, settings.validation_spill_dir,
                         keep=checker.normalises_per_row,
                         max_bytes=settings.validation_spill_max_bytes) as normalised:
@@ -185,6 +196,7 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
                                 attempt=attempt)
     sample: Rows = []
     record_count = 0
+    published = columns.published
     async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
         found: list[Finding] = []
         checked: Chunk = []
@@ -192,7 +204,7 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
             canonical = columns.canonical_row(row)
             row_normalised, row_findings = checker.check(row_number, canonical)
             found.extend(row_findings)
-            checked.append((row_number, row_normalised))
+            checked.append((row_number, published(row_normalised)))
             if len(sample) < settings.llm_sample_rows:
                 sample.append((row_number, canonical))
         normalised.extend(checked)
@@ -216,19 +228,14 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
 async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], category: Category, columns: Columns,
                             batcher: RecordBatcher, settings: ValidatorSettings, attempt: int,
                             normalised: NormalisedRows) -> None:
-    """Pass 2: the rows without errors, normalised: as pass 1 kept them, or (where it did not) by a
-    fresh run of the same agents over the staged rows."""
-    names = list(columns.uploaded_name)
-    canonical = set(CANONICAL[category])
+    """Pass 2: the rows without errors, normalised and as published (``Columns.published``): as
+    pass 1 kept them, or (where it did not) by a fresh run of the same agents over the staged rows."""
     conn = unit.conn
     invalid = {r["row_number"] for r in await conn.fetch(
         "SELECT DISTINCT row_number FROM row_issues WHERE import_id = $1 AND severity = 'error'"
         " AND row_number IS NOT NULL", marker.import_id)}
 
-    async def accept(row_number: int, row: dict[str, Any]) -> None:
-        out = {name: row.get(name) for name in names}
-        # Values an agent derived (e.g. every address of a multi-address cell) travel along.
-        out.update((k, v) for k, v in row.items() if k not in canonical and k not in out)
+    async def accept(row_number: int, out: dict[str, Any]) -> None:
         batch = batcher.add(row_number, out)
         if batch is not None:
             await _publish_batch(unit, marker, batch, attempt)
@@ -242,7 +249,8 @@ async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], catego
         async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
             for row_number, row in chunk:
                 if row_number not in invalid:
-                    await accept(row_number, checker.check(row_number, columns.canonical_row(row))[0])
+                    await accept(row_number, columns.published(checker.check(row_number,
+                                                                             columns.canonical_row(row))[0]))
     batch = batcher.flush()
     if batch is not None:
         await _publish_batch(unit, marker, batch, attempt)

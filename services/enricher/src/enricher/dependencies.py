@@ -62,19 +62,21 @@ GROUP BY lower(ref)
 # Temp tables get no statistics from autovacuum; planned blind, thousands of endpoints look like one.
 _ANALYZE_EDGES = "ANALYZE pg_temp.edges; ANALYZE pg_temp.endpoints"
 
+_SHORT_NAME = "CASE WHEN e.ref_key !~ '^[0-9.:]+$' THEN split_part(e.ref_key, '.', 1) END"
+
 # The first identifier kind that names exactly one asset resolves an endpoint; several: ambiguous.
-_RESOLVE = """
+_RESOLVE = f"""
 WITH kinds AS (
-    SELECT e.ref_key, k.prio, k.kind, k.value FROM endpoints e
+    SELECT e.ref_key, k.prio, k.kind, k.lookup, k.value FROM endpoints e
     CROSS JOIN LATERAL (VALUES
-        (1, 'name', e.ref_key),
-        (2, 'fqdn', CASE WHEN e.ref_key LIKE '%.%' THEN e.ref_key END),
-        (3, 'host', CASE WHEN e.ref_key !~ '^[0-9.:]+$' THEN split_part(e.ref_key, '.', 1) END),
-        (4, 'ip', e.ref_key)) AS k(prio, kind, value)
+        {identification.lookups(1, "name", "e.ref_key")},
+        {identification.lookups(2, "fqdn", "CASE WHEN e.ref_key LIKE '%.%' THEN e.ref_key END")},
+        {identification.lookups(3, "host", _SHORT_NAME)},
+        {identification.lookups(4, "ip", "e.ref_key")}) AS k(prio, kind, lookup, value)
     WHERE k.value IS NOT NULL AND e.asset_id IS NULL
 ), m AS (
     SELECT kinds.ref_key, kinds.prio, array_agg(DISTINCT ai.asset_id) AS assets
-    FROM {matches}
+    FROM {{matches}}
     GROUP BY kinds.ref_key, kinds.prio
 ), first AS (
     SELECT DISTINCT ON (ref_key) ref_key, assets FROM m ORDER BY ref_key, prio

@@ -32,8 +32,18 @@ KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6,
 # sorted five pairs per row, 5M at 1M rows.
 STRONGEST_VALUE = f"coalesce({', '.join(f'i.{kind}' for _, kind in KINDS)})"
 STRONGEST_KIND = ("CASE " + " ".join(f"WHEN i.{kind} IS NOT NULL THEN '{kind}'" for _, kind in KINDS) + " END")
-# Every (priority, kind, value) of a row of ``incoming i``; a kind is also its column's name.
-PAIRS = ", ".join(f"({prio}, '{kind}', i.{kind})" for prio, kind in KINDS)
+# A name is also looked up under these kinds, for the asset that bears it (see ``identifier_matches``).
+NAME_ALSO_UNDER = ("fqdn", "host", "ip")
+
+
+def lookups(prio: int, kind: str, value: str) -> str:
+    """VALUES rows (prio, kind, lookup, value): the identifier lookups for ``value`` of ``kind``."""
+    under = (kind, *NAME_ALSO_UNDER) if kind == "name" else (kind,)
+    return ", ".join(f"({prio}, '{kind}', '{lookup}', {value})" for lookup in under)
+
+
+# Every (priority, kind, lookup, value) of a row of ``incoming i``; a kind is also its column's name.
+PAIRS = ", ".join(lookups(prio, kind, f"i.{kind}") for prio, kind in KINDS)
 
 
 def identifier_columns(cell: callable, source: str) -> str:  # type: ignore[valid-type]
@@ -56,8 +66,8 @@ _IDENTIFY = """
 ANALYZE pg_temp.incoming;
 INSERT INTO identified (row_number, asset_id, outcome, matched_on, assets)
 WITH ids AS NOT MATERIALIZED (
-    SELECT i.row_number, k.prio, k.kind, k.value
-    FROM incoming i CROSS JOIN LATERAL (VALUES {pairs}) AS k(prio, kind, value)
+    SELECT i.row_number, k.prio, k.kind, k.lookup, k.value
+    FROM incoming i CROSS JOIN LATERAL (VALUES {pairs}) AS k(prio, kind, lookup, value)
     WHERE k.value IS NOT NULL
 ), m AS (
     SELECT ids.row_number, ids.prio, ids.kind, ai.asset_id FROM {matches}
@@ -104,13 +114,21 @@ def probes(rows: int) -> bool:
 
 
 def identifier_matches(ids: str, tenant: str, engagement: str, *, probe: bool) -> str:
-    """FROM clause pairing ``ids`` (columns ``kind``, ``value``) with the tenant's identifiers as ``ai``.
+    """FROM clause pairing ``ids`` (columns ``kind``, ``lookup``, ``value``: as ``lookups`` gives
+    them) with the tenant's identifiers as ``ai``.
+
+    An asset's name is not stored as a name identifier where it equals one of its FQDN, host or
+    address identifiers (``reconciliation.IDENTIFIER_VALUES``), so a name is looked up under
+    those kinds too, and there it finds only the asset that bears it: together, exactly the
+    assets with that name.
 
     ``probe``: one index lookup per identifier. A LATERAL subquery with OFFSET 0 is never
     flattened into a join, so the planner cannot choose to hash the tenant instead.
     """
     match = (f"ai.client_account_id = {tenant} AND ai.engagement_id = {engagement}"
-             f" AND ai.kind = {ids}.kind AND ai.value = {ids}.value")
+             f" AND ai.kind = {ids}.lookup AND ai.value = {ids}.value"
+             f" AND ({ids}.lookup = {ids}.kind OR EXISTS (SELECT 1 FROM assets named"
+             f" WHERE named.asset_id = ai.asset_id AND lower(named.name) = {ids}.value))")
     if probe:
         return f"{ids} CROSS JOIN LATERAL (SELECT ai.asset_id FROM asset_identifiers ai WHERE {match} OFFSET 0) ai"
     return f"{ids} JOIN asset_identifiers ai ON {match}"

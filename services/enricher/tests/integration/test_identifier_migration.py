@@ -40,3 +40,30 @@ def test_upgrading_derives_the_identifiers_again_and_downgrading_restores_the_in
         {"asset_identifiers_pkey"})
     command.downgrade(config, "0007")
     assert identifiers_and_indexes()[1] == {"asset_identifiers_pkey", "asset_identifiers_asset"}
+
+
+def test_upgrading_drops_the_names_indexed_twice_and_downgrading_indexes_every_name_again(
+        empty_database_url: str, migrations: Config) -> None:
+    command.upgrade(migrations, "0010")
+    tenant, engagement = uuid.uuid4(), uuid.uuid4()
+    assets = {"web-01.corp.example": ("web-01.corp.example", None), "Payroll": ("db-02", None),
+              "10.0.0.3": (None, "10.0.0.3")}
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("SET search_path = enricher")
+        for name, (hostname, ip) in assets.items():
+            asset = uuid.uuid4()
+            conn.execute("INSERT INTO assets (asset_id, client_account_id, engagement_id, name, hostname, ip_address,"
+                         " created_by_import, last_import_id, created_at, updated_at)"
+                         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now(), now())",
+                         (asset, tenant, engagement, name, hostname, ip, asset, asset))
+            conn.execute("INSERT INTO asset_identifiers VALUES (%s, %s, 'name', lower(%s), %s)",
+                         (tenant, engagement, name, asset))
+
+    def names() -> set[str]:
+        with psycopg.connect(empty_database_url) as conn:
+            return {r[0] for r in conn.execute("SELECT value FROM enricher.asset_identifiers WHERE kind = 'name'")}
+
+    command.upgrade(migrations, "0011")
+    assert names() == {"payroll"}
+    command.downgrade(migrations, "0010")
+    assert names() == {"web-01.corp.example", "payroll", "10.0.0.3"}

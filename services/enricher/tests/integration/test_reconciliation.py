@@ -26,7 +26,7 @@ import asyncpg
 import pytest
 
 from contracts import Category, Tenant
-from enricher import SCHEMA, inventory, reconciliation, revert
+from enricher import SCHEMA, identification, inventory, planner_statistics, reconciliation, revert
 from enricher.policy import InventoryPolicy
 from tributary_runtime import staging
 from tributary_runtime.db import Database
@@ -188,6 +188,46 @@ async def test_a_short_name_never_replaces_the_fqdn_it_abbreviates(db: Database,
                                                                 "db-01.corp.example": "db-01.corp.example"}
 
 
+@pytest.mark.parametrize("probe", [True, False], ids=["looked-up-one-by-one", "joined"])
+async def test_a_name_finds_exactly_the_assets_that_bear_it_though_a_host_name_is_not_indexed_twice(
+        db: Database, seed: Any, probe: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # web-01's name is its host name, stored once, as its FQDN; db-02's name is its own.
+    if not probe:
+        monkeypatch.setattr(planner_statistics, "MIN_ROWS", 0)
+    assert identification.probes(1) is probe
+    inv = Inventory(db, seed)
+    await inv.apply(Category.CMDB_EXPORT, ["name", "hostname", "ip_address"],
+                    [None, "web-01.corp.example", "10.0.0.1"], ["Payroll", "db-02", "10.0.0.2"],
+                    [None, None, "10.0.0.3"])
+    async with db.connection() as conn:
+        names = {r[0] for r in await conn.fetch(
+            "SELECT value FROM asset_identifiers WHERE client_account_id = $1 AND engagement_id = $2"
+            " AND kind = 'name'", inv.tenant.client_account_id, inv.tenant.engagement_id)}
+    assert names == {"payroll"}
+    # Named by nothing but a name: web-01 by its own; "db-02" is db-02's host, not its name, so it is
+    # a new asset; "10.0.0.3" is the name of the asset found by that address.
+    _, counts = await inv.apply(Category.CMDB_EXPORT, ["name", "environment"],
+                                ["WEB-01.corp.example", "production"], ["db-02", "staging"], ["10.0.0.3", "test"],
+                                ["payroll", "production"])
+    assert (counts["assets_created"], counts["assets_updated"]) == (1, 3)
+    async with db.connection() as conn:
+        rows = await conn.fetch("SELECT name, hostname, environment FROM assets WHERE client_account_id = $1"
+                                " AND engagement_id = $2", inv.tenant.client_account_id, inv.tenant.engagement_id)
+    assert {(r["name"], r["hostname"], r["environment"]) for r in rows} == {
+        ("WEB-01.corp.example", "web-01.corp.example", "production"), ("payroll", "db-02", "production"),
+        ("10.0.0.3", None, "test"), ("db-02", None, "staging")}
+    # An application-discovery endpoint resolves by name the same way.
+    _, counts = await inv.apply(Category.APP_DISCOVERY, ["source", "target", "target_type", "port", "protocol"],
+                                ["billing", "web-01.corp.example", "server", "443", "TCP"],
+                                ["billing", "payroll", "database", "5432", "TCP"])
+    async with db.connection() as conn:
+        targets = {r[0] for r in await conn.fetch(
+            "SELECT t.name FROM asset_dependencies d JOIN assets t ON t.asset_id = d.target_asset_id"
+            " WHERE d.client_account_id = $1 AND d.engagement_id = $2",
+            inv.tenant.client_account_id, inv.tenant.engagement_id)}
+    assert targets == {"WEB-01.corp.example", "payroll"}
+
+
 async def test_placeholder_policy_claims_identity_only_for_the_placeholders(db: Database, seed: Any) -> None:
     inv = Inventory(db, seed)
     await inv.apply(Category.CMDB_EXPORT, ["hostname", "ip_address", "asset_type"],
@@ -234,8 +274,8 @@ async def test_a_revert_that_removes_assets_removes_their_identifiers(db: Databa
 
     assert ("serial", "SN-1") in await identifiers()
     assert (await inv.revert(second, Category.CMDB_EXPORT))["assets_removed"] == 1
-    assert await identifiers() == {("fqdn", "web-01.corp.example"), ("host", "web-01"), ("ip", "10.0.0.1"),
-                                   ("name", "web-01.corp.example")}
+    # Named after its host name: the name is not indexed a second time.
+    assert await identifiers() == {("fqdn", "web-01.corp.example"), ("host", "web-01"), ("ip", "10.0.0.1")}
     async with db.connection() as conn:
         dangling = await conn.fetchval("SELECT count(*) FROM asset_identifiers i WHERE i.client_account_id = $1"
                                        " AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.asset_id = i.asset_id)",
@@ -335,8 +375,7 @@ async def test_every_asset_holds_exactly_the_identifiers_its_values_and_claims_d
     assert ("ip", "10.0.0.9") not in held
     # The assets only the first import named go, and everything they were found by with them.
     assert (await inv.revert(first, Category.CMDB_EXPORT))["assets_removed"] == 2
-    assert await identifiers() == {("host", "ghost-01"), ("ip", "10.0.0.99"), ("name", "ghost-01"),
-                                   ("name", "billing")}
+    assert await identifiers() == {("host", "ghost-01"), ("ip", "10.0.0.99"), ("name", "billing")}
 
 
 async def test_an_import_deciding_an_asset_another_is_changing_refreshes_from_what_that_one_committed(

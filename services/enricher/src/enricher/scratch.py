@@ -52,7 +52,8 @@ TABLES = {
     "endpoints": "(ref_key text PRIMARY KEY, ref text NOT NULL, is_app boolean NOT NULL, asset_id uuid, missing text)",
     "touched_edges": "(dependency_id uuid PRIMARY KEY)",
 }
-INDEXES = {"identified": "CREATE INDEX IF NOT EXISTS identified_asset ON pg_temp.identified (asset_id);\n"}
+IDENTIFIED_INDEX = "identified_asset"
+INDEXES = {"identified": f"CREATE INDEX IF NOT EXISTS {IDENTIFIED_INDEX} ON pg_temp.identified (asset_id);\n"}
 
 
 # Above this size in all, the session's scratch tables are truncated before the next import:

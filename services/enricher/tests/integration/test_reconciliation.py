@@ -283,14 +283,16 @@ async def test_a_revert_that_removes_assets_removes_their_identifiers(db: Databa
     assert dangling == 0
 
 
-@pytest.mark.parametrize("key_order_from", [inventory.IDENTIFIERS_IN_KEY_ORDER_FROM, 0],
-                         ids=["identifiers-as-created", "identifiers-in-key-order"])
-async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Database, seed: Any, key_order_from: int,
+@pytest.mark.parametrize("large_from", [inventory.IDENTIFIERS_IN_KEY_ORDER_FROM, 0],
+                         ids=["applied-as-a-small-import", "applied-as-a-large-import"])
+async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Database, seed: Any, large_from: int,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     # Created assets skip deciding (reconciliation's module docstring): deciding them again
     # afterwards must change nothing, neither a value nor a provenance entry nor an identifier,
-    # whichever order a large import inserts the identifiers in.
-    monkeypatch.setattr(inventory, "IDENTIFIERS_IN_KEY_ORDER_FROM", key_order_from)
+    # whichever order a large import inserts the identifiers in (and with ``identified``'s index
+    # built after it is filled, as for a large import).
+    monkeypatch.setattr(inventory, "IDENTIFIERS_IN_KEY_ORDER_FROM", large_from)
+    monkeypatch.setattr(identification, "INDEX_AFTER_FROM", large_from)
     inv = Inventory(db, seed)
     await inv.apply(Category.CMDB_EXPORT,
                     ["name", "hostname", "mac_address", "environment", "cpu_avg_pct", "regulation", "owner"],
@@ -333,6 +335,21 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     [won] = web["provenance"]
     assert (won["source"], sorted(won["attributes"])) == ("upload", ["environment", "hostname", "mac_address", "owner"])
     assert by_name["ghost-01"]["performance"] == {"cpu_avg_pct": 40, "collected_at": "2026-03-02"}
+
+
+@pytest.mark.parametrize("index_after_from", [identification.INDEX_AFTER_FROM, 0], ids=["kept-up", "built-after"])
+async def test_the_identified_rows_keep_their_index_by_asset_id_however_they_were_filled(
+        db: Database, seed: Any, index_after_from: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(identification, "INDEX_AFTER_FROM", index_after_from)
+    inv = Inventory(db, seed)
+    async with db.transaction() as conn:
+        for _ in range(2):  # the second import finds the index the first one left
+            _, counts = await inv.apply_in(conn, Category.CMDB_EXPORT, ["hostname"], ["web-01"], ["db-01"])
+            indexed = await conn.fetchval(
+                "SELECT count(*) FROM pg_class WHERE relname = 'identified_asset' AND relnamespace = pg_my_temp_schema()")
+            rows = await conn.fetchval("SELECT count(*) FROM identified WHERE asset_id IS NOT NULL")
+            assert (indexed, rows) == (1, 2)
+        assert (counts["assets_created"], counts["assets_unchanged"]) == (0, 2)
 
 
 async def test_every_asset_holds_exactly_the_identifiers_its_values_and_claims_derive(db: Database, seed: Any) -> None:

@@ -142,7 +142,9 @@ _HELD = (f"CROSS JOIN LATERAL (SELECT d.value FROM ({derived_identifiers('a.asse
          f" WHERE d.kind = h.kind OFFSET 0) ai")
 
 
-# From this many rows ``identified``'s index is built after the table is filled (``scratch.INDEXES``).
+# From this many rows ``identified``'s index by asset id is dropped before it is filled and built
+# afterwards: kept up row by row, its entries land at random (1M rows: 2.5 s of a 4.6 s statement),
+# where building it sorts them once.
 INDEX_AFTER_FROM = 50_000
 
 
@@ -156,7 +158,7 @@ async def identify(conn: asyncpg.Connection, client_account_id: uuid.UUID, engag
                               matches=identifier_matches("ids", *quoted, probe=probe),
                               strongest_kind=STRONGEST_KIND, strongest_value=STRONGEST_VALUE, pairs=PAIRS)
     if rows >= INDEX_AFTER_FROM:
-        script = scratch.unindexed("identified") + script + scratch.indexed("identified")
+        script = f"DROP INDEX pg_temp.{scratch.IDENTIFIED_INDEX};\n{script}{scratch.INDEXES['identified']}"
     await conn.execute(scratch.starting("identified") + script)
 
 

@@ -112,10 +112,7 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
     give it. Its fallback name comes from its first row. ``rows``: how many the import has.
     """
     in_key_order = rows >= IDENTIFIERS_IN_KEY_ORDER_FROM
-    index_after = rows >= identification.INDEX_AFTER_FROM
-    if index_after:
-        await conn.execute(scratch.unindexed("created_assets"))
-    created = await conn.fetchval(
+    return await conn.fetchval(
         f"""
         WITH rows AS (
             SELECT d.asset_id, i.* FROM identified d JOIN incoming i USING (row_number) WHERE d.outcome = $6
@@ -155,9 +152,6 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
         )
         SELECT count(*) FROM kept
         """, *a.args, placeholder, outcome, a.source)
-    if index_after:
-        await conn.execute(scratch.indexed("created_assets"))
-    return created
 
 
 async def _claim(conn: asyncpg.Connection, a: Apply, outcomes: tuple[str, ...], order: str = "i.row_number DESC"

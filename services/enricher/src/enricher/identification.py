@@ -22,7 +22,7 @@ import uuid
 import asyncpg
 
 from . import planner_statistics, scratch
-from .reconciliation import derived_identifiers
+from .reconciliation import NAME_ALSO_UNDER, derived_identifiers
 
 # (priority, kind): the order in which identifiers decide.
 KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6, "serial"), (7, "name"))
@@ -32,10 +32,6 @@ KINDS = ((1, "source_key"), (2, "fqdn"), (3, "host"), (4, "ip"), (5, "mac"), (6,
 # sorted five pairs per row, 5M at 1M rows.
 STRONGEST_VALUE = f"coalesce({', '.join(f'i.{kind}' for _, kind in KINDS)})"
 STRONGEST_KIND = ("CASE " + " ".join(f"WHEN i.{kind} IS NOT NULL THEN '{kind}'" for _, kind in KINDS) + " END")
-# A name is also looked up under these kinds, for the asset that bears it (see ``identifier_matches``).
-NAME_ALSO_UNDER = ("fqdn", "host", "ip")
-
-
 def lookups(prio: int, kind: str, value: str) -> str:
     """VALUES rows (prio, kind, lookup, value): the identifier lookups for ``value`` of ``kind``."""
     under = (kind, *NAME_ALSO_UNDER) if kind == "name" else (kind,)

@@ -163,16 +163,19 @@ ANALYZE pg_temp.touched, pg_temp.deciding;
 # after its host name, as most are): identification looks a name up under those kinds too
 # (``identification.identifier_matches``). Indexed twice, it was a fifth of a 1M-row import's
 # identifiers.
-_HOST = "NULLIF(split_part(lower(coalesce(a.hostname, a.fqdn)), '.', 1), '')"
-IDENTIFIER_VALUES = f"""(VALUES
-    ('fqdn', lower(coalesce(a.fqdn, CASE WHEN a.hostname LIKE '%.%' THEN a.hostname END))),
-    ('fqdn', CASE WHEN a.hostname LIKE '%.%' AND a.fqdn IS NOT NULL AND lower(a.hostname) <> lower(a.fqdn)
-                  THEN lower(a.hostname) END),
-    ('host', {_HOST}),
-    ('ip', lower(a.ip_address)), ('mac', lower(a.mac_address)), ('serial', upper(a.serial_number)),
-    ('name', CASE WHEN lower(a.name) IN (lower(a.fqdn), CASE WHEN a.hostname LIKE '%.%' THEN lower(a.hostname) END,
-                                         {_HOST}, lower(a.ip_address))
-                  THEN NULL ELSE lower(a.name) END)) AS k(kind, value)"""
+_KIND_VALUES = (
+    ("fqdn", "lower(coalesce(a.fqdn, CASE WHEN a.hostname LIKE '%.%' THEN a.hostname END))"),
+    ("fqdn", "CASE WHEN a.hostname LIKE '%.%' AND a.fqdn IS NOT NULL AND lower(a.hostname) <> lower(a.fqdn)"
+             " THEN lower(a.hostname) END"),
+    ("host", "NULLIF(split_part(lower(coalesce(a.hostname, a.fqdn)), '.', 1), '')"),
+    ("ip", "lower(a.ip_address)"), ("mac", "lower(a.mac_address)"), ("serial", "upper(a.serial_number)"),
+)
+# The kinds a name is also looked up under (``identification.lookups``).
+NAME_ALSO_UNDER = ("fqdn", "host", "ip")
+_HELD_ELSEWHERE = ", ".join(value for kind, value in _KIND_VALUES if kind in NAME_ALSO_UNDER)
+IDENTIFIER_VALUES = ("(VALUES " + ", ".join(f"('{kind}', {value})" for kind, value in _KIND_VALUES)
+                     + f", ('name', CASE WHEN lower(a.name) IN ({_HELD_ELSEWHERE}) THEN NULL ELSE lower(a.name) END))"
+                     + " AS k(kind, value)")
 
 
 def source_key(claimed_source: str, claim_source: str, external_id: str) -> str:

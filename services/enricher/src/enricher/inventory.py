@@ -103,6 +103,12 @@ async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, sou
 IDENTIFIERS_IN_KEY_ORDER_FROM = 200_000
 
 
+def _fallback_name(row: str, asset_id: str) -> str:
+    """The name an asset created from ``row`` (of ``incoming``) keeps when no value of its names it."""
+    named = ", ".join(f"{row}.claims->>'{n}'" for n in NAME_FROM)
+    return f"coalesce({named}, {row}.host, {row}.ip, {asset_id}::text)"
+
+
 async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order: str = "i.row_number DESC",
                          *, placeholder: bool = False, rows: int = 0) -> int:
     """Create the identified rows' new assets; they go in ``created_assets``. Returns how many.
@@ -114,24 +120,30 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
     in_key_order = rows >= IDENTIFIERS_IN_KEY_ORDER_FROM
     return await conn.fetchval(
         f"""
-        WITH rows AS (
-            SELECT d.asset_id, i.* FROM identified d JOIN incoming i USING (row_number) WHERE d.outcome = $6
-        ), t AS (
-            SELECT DISTINCT ON (asset_id) asset_id,
-                   coalesce({", ".join(f"claims->>'{n}'" for n in NAME_FROM)}, host, ip, asset_id::text) AS name
-            FROM rows ORDER BY asset_id, row_number
-        ), cur AS (
-            SELECT DISTINCT ON (asset_id) asset_id, claims AS vals,
-                   {reconciliation.provenance_entry("$1::uuid", "source", "$4::timestamptz")} AS entry
-            FROM rows i ORDER BY asset_id, {order}
+        WITH cur AS (
+            -- Each asset's claim is its row ``order`` puts first, its fallback name that of its first
+            -- row (the same row, for an asset of one row). The window shares the pick's order, though
+            -- its minimum is the whole asset's, so that one sort of the rows serves both: sorted with
+            -- their values once for each, the rows spilled 750 MB at 1M.
+            SELECT c.asset_id, c.vals, c.entry,
+                   CASE WHEN c.row_number = c.first_row THEN c.own_name
+                        ELSE (SELECT {_fallback_name("f", "c.asset_id")} FROM incoming f
+                              WHERE f.row_number = c.first_row) END AS name
+            FROM (SELECT DISTINCT ON (d.asset_id) d.asset_id, i.row_number, i.claims AS vals,
+                         {reconciliation.provenance_entry("$1::uuid", "i.source", "$4::timestamptz")} AS entry,
+                         {_fallback_name("i", "d.asset_id")} AS own_name, min(i.row_number) OVER (
+                             PARTITION BY d.asset_id ORDER BY {order}
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS first_row
+                  FROM identified d JOIN incoming i USING (row_number) WHERE d.outcome = $6
+                  ORDER BY d.asset_id, {order}) c
         ), inserted AS (
             INSERT INTO assets (asset_id, client_account_id, engagement_id, name, {", ".join(TYPED)}, attributes,
                                 performance, classification, compliance_flags, is_placeholder, provenance,
                                 created_by_import, last_import_id, created_at, updated_at)
-            SELECT t.asset_id, $2::uuid, $3::uuid, {reconciliation.decided_values("cur.vals", "t.name")}, $5,
+            SELECT cur.asset_id, $2::uuid, $3::uuid, {reconciliation.decided_values("cur.vals", "cur.name")}, $5,
                    {reconciliation.single_claim_provenance("cur.vals", "cur.entry")},
                    $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
-            FROM t JOIN cur USING (asset_id)
+            FROM cur
             ON CONFLICT (asset_id) DO NOTHING
             RETURNING asset_id, name, hostname, fqdn, ip_address, mac_address, serial_number, external_id, source
         ), kept AS (

@@ -298,7 +298,10 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
                     ["name", "hostname", "mac_address", "environment", "cpu_avg_pct", "regulation", "owner"],
                     ["Web One", "web-01.corp.example", None, "production", "12.5", "PCI,SOX", "team-a"],
                     ["", "web-01.corp.example", "AA:BB", "staging", None, None, "team-b"],  # same asset, wins
-                    [None, None, "CC:DD", None, None, None, None])  # named by nothing but its first row's MAC
+                    [None, None, "CC:DD", None, None, None, None],  # named by nothing but its first row's MAC
+                    ["Lab Printer", None, "EE:FF", None, None, None, None],
+                    # The same asset: its claim, which names nothing, leaves it its first row's name.
+                    [None, None, "EE:FF", "production", None, None, None])
     await inv.apply(Category.CMDB_EXPORT, ["hostname", "environment", "criticality", "external_id", "source"],
                     ["db-01.corp.example", "", "high", "CI-7", "ServiceNow"],
                     ["db-02", "", "low", "CI-8", ""], policy=InventoryPolicy(empty_overwrites=True))
@@ -322,7 +325,7 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
         decided = await reconciliation.decide(conn, InventoryPolicy(), uuid.uuid4(), inv.at(60))
         after = [dict(r) for r in await conn.fetch(query, *tenant)]
         reindexed = [tuple(r) for r in await conn.fetch(identifiers, *tenant)]
-    assert len(created) == 5
+    assert len(created) == 6
     assert decided == 0
     assert after == created
     assert reindexed == indexed
@@ -335,6 +338,8 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     [won] = web["provenance"]
     assert (won["source"], sorted(won["attributes"])) == ("upload", ["environment", "hostname", "mac_address", "owner"])
     assert by_name["ghost-01"]["performance"] == {"cpu_avg_pct": 40, "collected_at": "2026-03-02"}
+    printer = by_name["Lab Printer"]
+    assert (printer["mac_address"], printer["environment"]) == ("EE:FF", "production")
 
 
 @pytest.mark.parametrize("index_after_from", [identification.INDEX_AFTER_FROM, 0], ids=["kept-up", "built-after"])

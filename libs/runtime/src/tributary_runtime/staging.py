@@ -256,15 +256,21 @@ async def finish(conn: asyncpg.Connection, import_id: uuid.UUID, status: str) ->
     log.info("staged set of import %s finished: %s (committed with the phase's transaction)", import_id, status)
 
 
-async def iter_rows(conn: asyncpg.Connection, import_id: uuid.UUID,
-                    chunk_rows: int) -> AsyncIterator[list[tuple[int, dict[str, str | None]]]]:
-    """Staged rows in row order, as (row_number, {column: cell}) chunks (a server-side cursor)."""
+# Above any row number: a range of row numbers without an upper bound ends here.
+LAST_ROW = 2**31 - 1
+
+
+async def iter_rows(conn: asyncpg.Connection, import_id: uuid.UUID, chunk_rows: int, *, from_row: int = 0,
+                    before_row: int | None = None) -> AsyncIterator[list[tuple[int, dict[str, str | None]]]]:
+    """Staged rows in row order, as (row_number, {column: cell}) chunks (a server-side cursor); those
+    numbered from ``from_row`` and below ``before_row`` only."""
     columns = {r["batch_seq"]: r["columns"] for r in await conn.fetch(
         "SELECT batch_seq, columns FROM staged_batches WHERE import_id = $1", import_id)}
     chunk: list[tuple[int, dict[str, str | None]]] = []
     async for r in conn.cursor(
-        "SELECT row_number, batch_seq, cells FROM staged_rows WHERE import_id = $1 ORDER BY row_number",
-        import_id, prefetch=chunk_rows,
+        "SELECT row_number, batch_seq, cells FROM staged_rows WHERE import_id = $1 AND row_number >= $2"
+        " AND row_number < $3 ORDER BY row_number",
+        import_id, from_row, LAST_ROW if before_row is None else before_row, prefetch=chunk_rows,
     ):
         chunk.append((r["row_number"], dict(zip(columns[r["batch_seq"]], r["cells"], strict=True))))
         if len(chunk) >= chunk_rows:

@@ -15,6 +15,7 @@ without this. The bound keeps a huge import from filling a volume with a size li
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import tempfile
 from collections.abc import Iterator
@@ -37,10 +38,11 @@ class NormalisedRows:
                  max_bytes: int | None = None) -> None:
         self._in_memory_rows = in_memory_rows
         self._directory = directory
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes
         self._held: list[Chunk] = []
         self._held_rows = 0
         self._file: IO[bytes] | None = None
+        self._first: list[IO[bytes]] = []
         self.kept = keep
 
     def extend(self, rows: Chunk) -> None:
@@ -58,13 +60,28 @@ class NormalisedRows:
                 self._file = tempfile.TemporaryFile(dir=self._directory)
             for rows in self._held:
                 pickle.dump(rows, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-            if self._max_bytes is not None and self._file.tell() > self._max_bytes:
-                raise OSError(f"more than {self._max_bytes} bytes")
+            if self.max_bytes is not None and self._file.tell() > self.max_bytes:
+                raise OSError(f"more than {self.max_bytes} bytes")
         except OSError as exc:
-            log.warning("normalised rows not kept for pass 2 (%s): it checks the staged rows again", exc)
-            self.close()
-            self.kept = False
+            self.give_up(str(exc))
         self._held, self._held_rows = [], 0
+
+    def give_up(self, reason: str) -> None:
+        """Keep nothing: pass 2 reads and checks the staged rows again."""
+        log.warning("normalised rows not kept for pass 2 (%s): it checks the staged rows again", reason)
+        self.close()
+        self.kept = False
+
+    def put_first(self, path: str) -> None:
+        """Put the chunks another process pickled to ``path`` before every row added here (its rows
+        come first in row order). The file is removed from its directory at once, then read and
+        closed as this object's own."""
+        if not self.kept:
+            os.remove(path)
+            return
+        fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        os.remove(path)
+        self._first.append(fh)
 
     @property
     def spilled(self) -> bool:
@@ -73,11 +90,11 @@ class NormalisedRows:
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
         if not self.kept:
             raise RuntimeError("no normalised rows kept; read the staged rows instead")
-        if self._file is not None:
-            self._file.seek(0)  # flushes what is buffered
+        for fh in [*self._first, *([self._file] if self._file is not None else [])]:
+            fh.seek(0)  # flushes what is buffered
             while True:
                 try:
-                    rows = pickle.load(self._file)
+                    rows = pickle.load(fh)
                 except EOFError:
                     break
                 yield from rows
@@ -88,6 +105,9 @@ class NormalisedRows:
         if self._file is not None:
             self._file.close()
             self._file = None
+        for fh in self._first:
+            fh.close()
+        self._first = []
         self._held, self._held_rows = [], 0
 
     def __enter__(self) -> NormalisedRows:

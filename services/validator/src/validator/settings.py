@@ -14,6 +14,10 @@ class ValidatorSettings(ServiceSettings):
     # unless set. Past the bound pass 2 reads and checks the staged rows again instead.
     validation_spill_dir: str | None = None
     validation_spill_max_bytes: int = 1 << 30
+    # From this many rows a worker process checks the first half of an import's rows in pass 1,
+    # where the category's checker takes each row on its own (validator.first_half); None: never.
+    # Below it, starting the process (about a second of CPU) costs more than it saves.
+    validation_worker_from_rows: int | None = 200_000
 
     # LLM review agent: off unless a model is configured (any litellm model name).
     llm_model: str | None = None

@@ -9,6 +9,7 @@ the accepted rows, normalised, and the completion marker last.
 
 from __future__ import annotations
 
+import logging
 import re
 
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from tributary_runtime import staging
 from tributary_runtime.consumer import Unit
 from tributary_runtime.progress import ProgressReporter
 
+from . import SCHEMA, first_half
 from . import findings as store
 from .duplicates import flag_duplicates
 from .field_mapping import CANONICAL, ColumnMapping, map_columns, missing_required
@@ -40,6 +42,8 @@ from .policies import VerdictPolicy, policy_for
 from .normalised_rows import Chunk, NormalisedRows
 from .rules import AGENTS, RULES, Finding, Rule, RowChecker, checker_for
 from .settings import ValidatorSettings
+
+log = logging.getLogger(__name__)
 
 PRODUCER = "validator"
 LLM_AGENT = "llm_review"
@@ -185,6 +189,25 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
 Rows = list[tuple[int, dict[str, str | None]]]
 
 
+def check_chunk(checker: RowChecker, columns: Columns, chunk: list[tuple[int, dict[str, str | None]]]
+                ) -> tuple[list[Finding], Chunk]:
+    """A chunk of staged rows checked: their findings, and the rows as normalised and published."""
+    found: list[Finding] = []
+    checked: Chunk = []
+    canonical_row, published, check = columns.canonical_row, columns.published, checker.check
+    for row_number, row in chunk:
+        row_normalised, row_findings = check(row_number, canonical_row(row))
+        found.extend(row_findings)
+        checked.append((row_number, published(row_normalised)))
+    return found, checked
+
+
+def sample_of(columns: Columns, chunk: list[tuple[int, dict[str, str | None]]], sample: Rows, size: int) -> None:
+    """Fill ``sample`` (the LLM review's) up to ``size`` with the chunk's first rows, canonical."""
+    if len(sample) < size:
+        sample.extend((n, columns.canonical_row(row)) for n, row in chunk[:size - len(sample)])
+
+
 async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation, checker: RowChecker,
                       columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str], attempt: int,
                       normalised: NormalisedRows) -> int:
@@ -195,22 +218,22 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
     progress = ProgressReporter(unit, marker, Phase.VALIDATION, marker.payload.record_count, PRODUCER,
                                 attempt=attempt)
     sample: Rows = []
-    record_count = 0
-    published = columns.published
-    async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows):
-        found: list[Finding] = []
-        checked: Chunk = []
-        for row_number, row in chunk:
-            canonical = columns.canonical_row(row)
-            row_normalised, row_findings = checker.check(row_number, canonical)
-            found.extend(row_findings)
-            checked.append((row_number, published(row_normalised)))
-            if len(sample) < settings.llm_sample_rows:
-                sample.append((row_number, canonical))
-        normalised.extend(checked)
-        record_count += len(chunk)
-        await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, found), agent_of)
-        await progress.advance(record_count)
+    worker = await _first_half(conn, marker, checker, columns, settings, normalised)
+    try:
+        record_count = 0
+        from_row = worker.job.before_row if worker is not None else 0
+        async for chunk in staging.iter_rows(conn, marker.import_id, settings.validation_chunk_rows,
+                                             from_row=from_row):
+            record_count += await _check_and_store(conn, marker, checker, columns, agent_of, normalised, chunk)
+            sample_of(columns, chunk, sample, settings.llm_sample_rows)
+            await progress.advance(record_count)
+        if worker is not None:
+            first, sample = await _take_first_half(conn, marker, worker, checker, columns, agent_of, normalised)
+            record_count += first
+            await progress.advance(record_count)
+    finally:
+        if worker is not None:
+            worker.close()
     await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, checker.finish()), agent_of)
     if record_count == 0:
         return 0
@@ -223,6 +246,63 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
             columns=list(columns.uploaded_name), sample=sample)
         await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, reviewed), agent_of)
     return record_count
+
+
+async def _check_and_store(conn: Any, marker: Envelope[ImportUploaded], checker: RowChecker, columns: Columns,
+                           agent_of: dict[str, str], normalised: NormalisedRows,
+                           chunk: list[tuple[int, dict[str, str | None]]]) -> int:
+    found, checked = check_chunk(checker, columns, chunk)
+    normalised.extend(checked)
+    await store.write_findings(conn, marker.import_id, map(columns.as_uploaded, found), agent_of)
+    return len(chunk)
+
+
+async def _first_half(conn: Any, marker: Envelope[ImportUploaded], checker: RowChecker, columns: Columns,
+                      settings: ValidatorSettings, normalised: NormalisedRows) -> first_half.Worker | None:
+    """A worker checking the first half of the rows (``validator.first_half``), where it pays. The
+    two halves' normalised rows share the spill bound."""
+    upload = marker.payload
+    threshold = settings.validation_worker_from_rows
+    if threshold is None or upload.record_count < threshold or not checker.independent_rows:
+        return None
+    before_row = await first_half.split_row(conn, marker.import_id, upload.record_count)
+    if before_row is None:
+        return None
+    findings_path, rows_path = first_half.new_paths(settings.validation_spill_dir)
+    if normalised.max_bytes is not None:
+        normalised.max_bytes //= 2
+    return first_half.Worker(first_half.Job(
+        dsn=settings.asyncpg_dsn, schema=SCHEMA, import_id=marker.import_id, before_row=before_row,
+        category=Category(upload.category), mapping=columns.mapping, reference_time=marker.occurred_at,
+        chunk_rows=settings.validation_chunk_rows, findings_path=findings_path, rows_path=rows_path,
+        rows_max_bytes=normalised.max_bytes, sample_rows=settings.llm_sample_rows))
+
+
+async def _take_first_half(conn: Any, marker: Envelope[ImportUploaded], worker: first_half.Worker,
+                           checker: RowChecker, columns: Columns, agent_of: dict[str, str],
+                           normalised: NormalisedRows) -> tuple[int, Rows]:
+    """The worker's findings, and its rows before the validator's. Where it saw fewer rows than
+    this transaction does, the validator writes that half's findings itself and keeps no rows
+    (pass 2 checks the staged rows again). Returns the half's row count and its first rows."""
+    job = worker.job
+    checked = await worker.checked()
+    expected = await first_half.rows_before(conn, marker.import_id, job.before_row)
+    if checked.rows != expected:
+        log.warning("the first-half worker read %d of the %d rows before row %d: checking them here",
+                    checked.rows, expected, job.before_row)
+        normalised.give_up("the first half was checked again here")
+        rows, sample = 0, []
+        async for chunk in staging.iter_rows(conn, marker.import_id, job.chunk_rows, before_row=job.before_row):
+            rows += await _check_and_store(conn, marker, checker, columns, agent_of, normalised, chunk)
+            sample_of(columns, chunk, sample, job.sample_rows)
+        return rows, sample
+    for found in first_half.read_chunks(job.findings_path):
+        await store.write_findings(conn, marker.import_id, found, agent_of)
+    if checked.rows_kept:
+        normalised.put_first(job.rows_path)
+    else:
+        normalised.give_up("the first half's normalised rows outgrew the spill bound")
+    return checked.rows, checked.sample
 
 
 async def _publish_accepted(unit: Unit, marker: Envelope[ImportUploaded], category: Category, columns: Columns,

@@ -52,7 +52,11 @@ async def producer(stack_env: dict[str, str]) -> AIOKafkaProducer:
 
 
 async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int,
-                         settings: ValidatorSettings | None = None) -> tuple[int, dict[str, Any]]:
+                         settings: ValidatorSettings | None = None, *, staged_before: bool = False,
+                         issues: list[tuple[Any, ...]] | None = None) -> tuple[int, dict[str, Any]]:
+    """Stage ``rows`` rows and validate them; the statements of the validation and its run.
+    ``staged_before``: the rows are committed first (as batches staged by earlier units are),
+    otherwise staged in the validation's own transaction. ``issues``: gets the findings."""
     tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
     import_id = uuid.uuid4()
     values = [cells(i) for i in range(1, rows + 1)]
@@ -61,18 +65,30 @@ async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int,
                        batch_count=1, checksum="-", columns=HEADER),
         tenant=tenant, import_id=import_id, flow_id=uuid.uuid4(), producer="test",
         occurred_at=datetime(2026, 11, 1, tzinfo=UTC))
-    async with db.transaction() as conn:
+
+    async def stage(conn: asyncpg.Connection) -> None:
         await conn.execute("INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
                            " VALUES ($1, 1, $2, $3, $4)", import_id, HEADER, rows,
                            batch_digest(1, list(range(1, rows + 1)), values))
         await conn.copy_records_to_table("staged_rows", columns=("import_id", "row_number", "batch_seq", "cells"),
                                          records=[(import_id, i, 1, v) for i, v in enumerate(values, start=1)])
+
+    if staged_before:
+        async with db.transaction() as conn:
+            await stage(conn)
+    async with db.transaction() as conn:
+        if not staged_before:
+            await stage(conn)
         counting = CountingConnection(conn)
         unit = Unit(conn=counting, producer=producer, group_id="test")  # type: ignore[arg-type]
         await validate_import(unit, marker, Validation(settings or ValidatorSettings(), PgUsageLedger(db.pool)))
         await unit.flush()
         run = dict(await conn.fetchrow("SELECT verdict, record_count, invalid_count, warning_count"
                                        " FROM validation_runs WHERE import_id = $1", import_id))
+        if issues is not None:
+            issues.extend(tuple(r) for r in await conn.fetch(
+                "SELECT row_number, column_name, rule_id, severity, message, value FROM row_issues"
+                " WHERE import_id = $1 ORDER BY 1, 2, 3, 5", import_id))
     return counting.statements, run
 
 
@@ -133,3 +149,50 @@ async def test_every_row_is_checked_once_and_pass_2_publishes_what_checking_agai
     assert list(tmp_path.iterdir()) == []  # the file is anonymous
     assert runs["held"] == runs["spilled"] == runs["checked again"]
     assert published[0] == published[1] == published[2] and len(published[0]) == 30 - runs["held"]["invalid_count"]
+
+
+async def test_a_worker_process_checks_the_first_half_as_the_validator_would(
+        db: Database, producer: AIOKafkaProducer, database_url: str, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """Pass 1 split between a worker process and the validator (``validator.first_half``): the same
+    findings, verdict and published rows as one process checking every row, in chunks of 7 rows
+    spilled to a file. Where the worker cannot see its half (rows staged in the validation's own
+    transaction), the validator writes that half's findings itself and pass 2 checks the rows
+    again, with the same result."""
+    checked: Counter[int] = Counter()
+    published: list[list[Any]] = []
+    check = CmdbChecker.check
+
+    def counted(self: CmdbChecker, row_number: int, row: Any) -> Any:  # counts this process's checks only
+        checked[row_number] += 1
+        return check(self, row_number, row)
+
+    async def capture(unit: Unit, marker: Any, batch: Any, attempt: int) -> None:
+        published[-1].extend(batch.model_dump(mode="json")["rows"])
+
+    monkeypatch.setattr(CmdbChecker, "check", counted)
+    monkeypatch.setattr(validation, "_publish_batch", capture)
+    runs, issues = {}, {}
+    for label, from_rows, staged_before in (("one process", None, True), ("two processes", 0, True),
+                                            ("staged in the transaction", 0, False)):
+        checked.clear()
+        published.append([])
+        issues[label] = []
+        settings = ValidatorSettings(database_url=database_url, validation_chunk_rows=7,
+                                     validation_spill_dir=str(tmp_path), validation_worker_from_rows=from_rows)
+        _, runs[label] = await statements_for(db, producer, 60, settings, staged_before=staged_before,
+                                              issues=issues[label])
+        valid = 60 - runs[label]["invalid_count"]
+        if label == "two processes":  # the worker took rows 1-30
+            assert sorted(checked) == list(range(31, 61)) and set(checked.values()) == {1}
+        elif label == "one process":
+            assert sorted(checked) == list(range(1, 61)) and set(checked.values()) == {1}
+        else:  # every row here in pass 1, the valid ones again in pass 2
+            assert sorted(checked) == list(range(1, 61)) and sum(checked.values()) == 60 + valid
+    assert runs["one process"] == runs["two processes"] == runs["staged in the transaction"]
+    assert runs["one process"]["invalid_count"] > 0
+    assert issues["one process"] == issues["two processes"] == issues["staged in the transaction"]
+    assert {r[0] for r in issues["one process"]} & set(range(1, 31))  # the worker's half has findings
+    assert published[0] == published[1] == published[2]
+    assert len(published[0]) == 60 - runs["one process"]["invalid_count"]
+    assert list(tmp_path.iterdir()) == []  # the worker's files are gone

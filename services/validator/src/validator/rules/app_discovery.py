@@ -93,6 +93,7 @@ class AppDiscoveryChecker:
     agents = AGENTS
     rules = RULES
     normalises_per_row = False
+    independent_rows = False
 
     def __init__(self) -> None:
         # casefolded name → (first row naming it, its column there, its spelling there)

@@ -100,6 +100,7 @@ class CmdbChecker:
     agents = AGENTS
     rules = RULES
     normalises_per_row = True
+    independent_rows = True
 
     def __init__(self, units: Mapping[str, str] | None = None) -> None:
         units = dict(units or {})

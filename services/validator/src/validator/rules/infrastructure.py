@@ -87,6 +87,7 @@ class InfrastructureChecker:
     agents = AGENTS
     rules = RULES
     normalises_per_row = True
+    independent_rows = True
 
     def __init__(self, *, reference_time: datetime, units: Mapping[str, str] | None = None) -> None:
         units = dict(units or {})

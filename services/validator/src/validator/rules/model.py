@@ -43,6 +43,9 @@ class RowChecker(Protocol):
     rules: tuple[Rule, ...]
     # True when a row's normalised values depend on that row alone (not on the rows before it).
     normalises_per_row: bool
+    # True when a row's findings too depend on that row alone and ``finish`` has none: the rows
+    # may then be checked in parts, each by its own checker (validator.first_half).
+    independent_rows: bool
 
     def check(self, row_number: int, row: Row) -> tuple[dict[str, str | None], list[Finding]]: ...
 

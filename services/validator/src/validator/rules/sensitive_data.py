@@ -46,6 +46,7 @@ class SensitiveDataChecker:
     agents = AGENTS
     rules = RULES
     normalises_per_row = True
+    independent_rows = True
 
     def check(self, row_number: int, row: Row) -> tuple[dict[str, str | None], list[Finding]]:
         out = normalised_row(row, CANONICAL)

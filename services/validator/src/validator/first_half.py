@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import pickle
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ class Checked:
     rows: int
     rows_kept: bool  # False when the normalised rows outgrew ``rows_max_bytes`` (pass 2 checks again)
     sample: list[tuple[int, dict[str, str | None]]]  # the first rows, canonical (the LLM review's sample)
+    seconds: float  # from the worker's start to its answer
 
 
 async def split_row(conn: asyncpg.Connection, import_id: uuid.UUID, record_count: int) -> int | None:
@@ -135,8 +137,9 @@ def new_paths(directory: str | None) -> tuple[str, str]:
 
 
 def _main(job: Job, results: Connection) -> None:
+    started = time.perf_counter()
     try:
-        outcome: Checked | BaseException = asyncio.run(_check(job))
+        outcome: Checked | BaseException = asyncio.run(_check(job, started))
     except BaseException as exc:  # noqa: BLE001 - sent to the validator, which raises it
         outcome = exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")
     results.send(outcome)
@@ -151,7 +154,7 @@ def _picklable(exc: BaseException) -> bool:
     return True
 
 
-async def _check(job: Job) -> Checked:
+async def _check(job: Job, started: float) -> Checked:
     # Imported here: the validation module imports this one.
     from .rules import checker_for
     from .validation import Columns, check_chunk, sample_of
@@ -177,4 +180,4 @@ async def _check(job: Job) -> Checked:
                     rows += len(chunk)
     finally:
         await conn.close()
-    return Checked(rows=rows, rows_kept=kept, sample=sample)
+    return Checked(rows=rows, rows_kept=kept, sample=sample, seconds=time.perf_counter() - started)

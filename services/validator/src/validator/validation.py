@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,7 +152,11 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
     with NormalisedRows(settings.validation_chunk_rows, settings.validation_spill_dir,
                         keep=checker.normalises_per_row,
                         max_bytes=settings.validation_spill_max_bytes) as normalised:
-        record_count = await _run_agents(unit, marker, ctx, checker, columns, rules, agent_of, attempt, normalised)
+        # Where a validation's time goes, logged at its end (seconds by part).
+        took: dict[str, float] = {}
+        started = time.perf_counter()
+        record_count = await _run_agents(unit, marker, ctx, checker, columns, rules, agent_of, attempt, normalised,
+                                         took)
         tally = await store.counts(conn, marker.import_id)
         invalid = tally["invalid_rows"]
         counts = {"record_count": record_count, "valid_count": record_count - invalid, "invalid_count": invalid,
@@ -170,7 +175,9 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
 
         batcher = RecordBatcher(category, max_rows=settings.validated_batch_rows, payload_type=ValidatedBatch)
         if not upload.validate_only:
+            publishing = time.perf_counter()
             await _publish_accepted(unit, marker, category, columns, batcher, settings, attempt, normalised)
+            took["pass 2"] = time.perf_counter() - publishing
 
         verdict = "completed_with_errors" if invalid else "completed"
         done = ValidationCompleted(
@@ -184,6 +191,8 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
                                                         stage_key=staging.attempt_key("", attempt)))
         await store.record_run(conn, run | counts | {"verdict": verdict})
         await staging.finish(conn, marker.import_id, "validated")
+        log.info("validated %d rows in %.1f s: %s", record_count, time.perf_counter() - started,
+                 ", ".join(f"{part} {seconds:.1f} s" for part, seconds in took.items()))
 
 
 Rows = list[tuple[int, dict[str, str | None]]]
@@ -210,14 +219,15 @@ def sample_of(columns: Columns, chunk: list[tuple[int, dict[str, str | None]]], 
 
 async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validation, checker: RowChecker,
                       columns: Columns, rules: dict[str, Rule], agent_of: dict[str, str], attempt: int,
-                      normalised: NormalisedRows) -> int:
+                      normalised: NormalisedRows, took: dict[str, float]) -> int:
     """Every agent over every row; findings go to the store, the rows as normalised to ``normalised``
-    (where it keeps them). Returns the number of rows."""
+    (where it keeps them); ``took`` gets the seconds of each part. Returns the number of rows."""
     conn, settings = unit.conn, ctx.settings
     category = Category(marker.payload.category)
     progress = ProgressReporter(unit, marker, Phase.VALIDATION, marker.payload.record_count, PRODUCER,
                                 attempt=attempt)
     sample: Rows = []
+    started = time.perf_counter()
     worker = await _first_half(conn, marker, checker, columns, settings, normalised)
     try:
         record_count = 0
@@ -227,8 +237,12 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
             record_count += await _check_and_store(conn, marker, checker, columns, agent_of, normalised, chunk)
             sample_of(columns, chunk, sample, settings.llm_sample_rows)
             await progress.advance(record_count)
+        took["pass 1"] = time.perf_counter() - started
         if worker is not None:
-            first, sample = await _take_first_half(conn, marker, worker, checker, columns, agent_of, normalised)
+            waiting = time.perf_counter()
+            first, sample = await _take_first_half(conn, marker, worker, checker, columns, agent_of, normalised,
+                                                   took)
+            took["first half waited for and taken"] = time.perf_counter() - waiting
             record_count += first
             await progress.advance(record_count)
     finally:
@@ -238,7 +252,9 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
     if record_count == 0:
         return 0
     if category is Category.CMDB_EXPORT:
+        flagging = time.perf_counter()
         await flag_duplicates(conn, marker.import_id, columns.uploaded_name, rules)
+        took["in-file duplicates"] = time.perf_counter() - flagging
     if settings.llm_model:
         reviewed = await review_import(
             ctx.ledger, ctx.review, client_account_id=marker.tenant.client_account_id,
@@ -280,12 +296,13 @@ async def _first_half(conn: Any, marker: Envelope[ImportUploaded], checker: RowC
 
 async def _take_first_half(conn: Any, marker: Envelope[ImportUploaded], worker: first_half.Worker,
                            checker: RowChecker, columns: Columns, agent_of: dict[str, str],
-                           normalised: NormalisedRows) -> tuple[int, Rows]:
+                           normalised: NormalisedRows, took: dict[str, float]) -> tuple[int, Rows]:
     """The worker's findings, and its rows before the validator's. Where it saw fewer rows than
     this transaction does, the validator writes that half's findings itself and keeps no rows
     (pass 2 checks the staged rows again). Returns the half's row count and its first rows."""
     job = worker.job
     checked = await worker.checked()
+    took["first half's worker"] = checked.seconds
     expected = await first_half.rows_before(conn, marker.import_id, job.before_row)
     if checked.rows != expected:
         log.warning("the first-half worker read %d of the %d rows before row %d: checking them here",

@@ -18,6 +18,7 @@ removes them however the check ends.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -127,13 +128,41 @@ class Worker:
                 pass
 
 
+PREFIX = "tributary-first-half-"
+
+
 def new_paths(directory: str | None) -> tuple[str, str]:
+    """Two new files for a worker's findings and rows, named after this process. Files a validator
+    killed outright left behind (its pid gone) are removed first."""
+    _remove_stale(directory or tempfile.gettempdir())
     paths = []
     for what in ("findings", "rows"):
-        fd, path = tempfile.mkstemp(prefix=f"tributary-first-half-{what}-", dir=directory)
+        fd, path = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-{what}-", dir=directory)
         os.close(fd)
         paths.append(path)
     return paths[0], paths[1]
+
+
+def _remove_stale(directory: str) -> None:
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 def _main(job: Job, results: Connection) -> None:
@@ -163,6 +192,7 @@ async def _check(job: Job, started: float) -> Checked:
     columns = Columns(job.mapping, job.category)
     conn = await asyncpg.connect(job.dsn, server_settings={"search_path": f"{job.schema},public",
                                                           "application_name": f"tributary-{job.schema}-first-half"})
+    validator = os.getppid()
     rows, kept = 0, True
     sample: list[tuple[int, dict[str, str | None]]] = []
     try:
@@ -170,6 +200,8 @@ async def _check(job: Job, started: float) -> Checked:
             async with conn.transaction(readonly=True):
                 async for chunk in staging.iter_rows(conn, job.import_id, job.chunk_rows,
                                                      before_row=job.before_row):
+                    if os.getppid() != validator:  # the validator was killed outright: stop
+                        raise SystemExit(1)
                     found, checked = check_chunk(checker, columns, chunk)
                     sample_of(columns, chunk, sample, job.sample_rows)
                     uploaded: list[Finding] = [columns.as_uploaded(f) for f in found]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,30 @@ def test_a_file_that_would_outgrow_its_bound_is_given_up(tmp_path: Path, caplog:
             rows.extend(chunk)
         assert not rows.kept and not rows.spilled
     assert "more than 2000 bytes" in caplog.text and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sizes", [[3], [5, 5, 2]])
+def test_rows_another_process_checked_come_before_those_added_here(sizes: list[int], tmp_path: Path) -> None:
+    # The first-half worker's file (validator.first_half): pickled chunks, the rows before ours.
+    first, ours = chunks([4, 3]), chunks([7, *sizes])[1:]
+    path = tmp_path / "worker-rows"
+    with path.open("wb") as fh:
+        for chunk in first:
+            pickle.dump(chunk, fh)
+    with NormalisedRows(5, str(tmp_path / "spill")) as rows:
+        (tmp_path / "spill").mkdir()
+        for chunk in ours:
+            rows.extend(chunk)
+        rows.put_first(str(path))
+        assert not path.exists()  # ours now, anonymous
+        expected = [row for chunk in (*first, *ours) for row in chunk]
+        assert [n for n, _ in rows] == list(range(1, 8 + sum(sizes)))
+        assert list(rows) == expected
+
+
+def test_a_file_put_first_is_removed_when_no_rows_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "worker-rows"
+    path.write_bytes(pickle.dumps(chunks([2])[0]))
+    with NormalisedRows(5, str(tmp_path), keep=False) as rows:
+        rows.put_first(str(path))
+    assert list(tmp_path.iterdir()) == []

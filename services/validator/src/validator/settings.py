@@ -15,9 +15,9 @@ class ValidatorSettings(ServiceSettings):
     validation_spill_dir: str | None = None
     validation_spill_max_bytes: int = 1 << 30
     # From this many rows a worker process checks the first half of an import's rows in pass 1,
-    # where the category's checker takes each row on its own (validator.first_half); None: never.
+    # where the category's checker takes each row on its own (validator.first_half); 0: never.
     # Below it, starting the process (about a second of CPU) costs more than it saves.
-    validation_worker_from_rows: int | None = 200_000
+    validation_worker_from_rows: int = 200_000
 
     # LLM review agent: off unless a model is configured (any litellm model name).
     llm_model: str | None = None

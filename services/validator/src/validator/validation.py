@@ -279,7 +279,7 @@ async def _first_half(conn: Any, marker: Envelope[ImportUploaded], checker: RowC
     two halves' normalised rows share the spill bound."""
     upload = marker.payload
     threshold = settings.validation_worker_from_rows
-    if threshold is None or upload.record_count < threshold or not checker.independent_rows:
+    if threshold <= 0 or upload.record_count < threshold or not checker.independent_rows:
         return None
     before_row = await first_half.split_row(conn, marker.import_id, upload.record_count)
     if before_row is None:

@@ -173,8 +173,8 @@ async def test_a_worker_process_checks_the_first_half_as_the_validator_would(
     monkeypatch.setattr(CmdbChecker, "check", counted)
     monkeypatch.setattr(validation, "_publish_batch", capture)
     runs, issues = {}, {}
-    for label, from_rows, staged_before in (("one process", None, True), ("two processes", 0, True),
-                                            ("staged in the transaction", 0, False)):
+    for label, from_rows, staged_before in (("one process", 0, True), ("two processes", 1, True),
+                                            ("staged in the transaction", 1, False)):
         checked.clear()
         published.append([])
         issues[label] = []

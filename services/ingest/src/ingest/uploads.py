@@ -78,7 +78,7 @@ def fingerprint(stream: BinaryIO, max_bytes: int, abandon: threading.Event | Non
 def check_file(upload: Upload, abandon: threading.Event | None = None) -> list[str]:
     """Parse every row once; raise UploadRejected with row and column on the first problem."""
     upload.stream.seek(0)
-    parsed = open_upload(upload.stream, upload.filename, upload.content_type)
+    parsed = open_upload(upload.stream, upload.filename, upload.content_type, check_only=True)
     for n, _ in enumerate(parsed.rows, start=1):
         if n % CHECK_EVERY_ROWS == 0 and abandon is not None and abandon.is_set():
             raise UploadAbandoned

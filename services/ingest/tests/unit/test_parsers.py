@@ -255,6 +255,37 @@ def test_csv_line_without_newline_that_is_too_long() -> None:
     assert (error.code, error.row) == ("line_too_long", 1)
 
 
+CSV_FILES = {
+    "valid": b"a,b\n1,2\n\n 3 , \n,\n5,6,,\n",
+    "quoted": b'a,b\n"x, y","multi\nline"\n3,4\n',
+    "too-wide": b"a,b\n1,2\n3,4,5\n6,7\n",
+    "too-wide-first": b"a,b\n1,2,3\n",
+    "mixed-width": b"name\nvm1;10.0.0.1\nvm2,10.0.0.2\n",
+    "mixed-delimiter": b"a,b,c\n1,2,3\n\n4|5|6\n",
+    "unclosed-quote": b'a,b\n1,2\n3,"unterminated\n4,5\n',
+    "not-utf8": b"name,city\nvm1,Bern\nvm2,Z\xfcrich\n",
+    "too-long": b"a\n" + b"x" * (1024 * 1024 + 10),
+    "header-only": b"a,b\n\n,\n",
+}
+
+
+@pytest.mark.parametrize("name", list(CSV_FILES))
+def test_csv_checked_without_records_rejects_and_counts_as_reading_does(name: str) -> None:
+    # The upload is checked whole before anything is published (``ingest.uploads.check_file``),
+    # without building records; the pass that publishes reads the rows again with them.
+    def outcome(**kwargs: Any) -> tuple[list[int], tuple[str, str, int | None, str | None] | None]:
+        numbers: list[int] = []
+        try:
+            for number, _ in parse(CSV_FILES[name], "x.csv", **kwargs).rows:
+                numbers.append(number)  # noqa: PERF401 - the numbers read before an error
+        except UploadRejected as error:
+            return numbers, (error.code, error.message, error.row, error.column)
+        return numbers, None
+
+    assert outcome(check_only=True) == outcome()
+    assert all(record == {} for _, record in parse(CSV_FILES["valid"], "x.csv", check_only=True).rows)
+
+
 def test_max_rows() -> None:
     data = b"a\n1\n2\n\n3\n"
     assert len(rows_of(data, "x.csv", max_rows=3)) == 3

@@ -24,7 +24,10 @@ CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 DELIMITER_NAMES = {",": "commas (,)", ";": "semicolons (;)", "\t": "tabs", "|": "pipes (|)"}
 
 
-def open_csv(stream: BinaryIO) -> tuple[list[str], Iterator[Row]]:
+def open_csv(stream: BinaryIO, *, check_only: bool = False) -> tuple[list[str], Iterator[Row]]:
+    """The header and the rows; ``check_only``: each row checked as reading it would, without building
+    its record (every row comes out as ``(row_number, {})``), for the pass that checks a whole file
+    before anything of it is published."""
     lines = LineReader(stream)
     text_lines = iter(lines)
     first = next((line for line in text_lines if line.strip()), None)
@@ -34,7 +37,7 @@ def open_csv(stream: BinaryIO) -> tuple[list[str], Iterator[Row]]:
     reader = csv.reader(itertools.chain([first], text_lines), delimiter=delimiter, strict=True)
     header = check_header([cell.strip() for cell in _next_record(reader, lines) or []])
     lines.header_line = lines.line_no
-    return header, _rows(reader, lines, header, delimiter)
+    return header, (_checked_rows if check_only else _rows)(reader, lines, header, delimiter)
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -70,6 +73,25 @@ def _rows(reader: Iterator[list[str]], lines: LineReader, header: list[str], del
         row_number = start_line - (lines.header_line or 0)
         _check_delimiter(header, cells, row_number, delimiter)
         yield row_number, _record(header, stripped, row_number)
+
+
+def _checked_rows(reader: Iterator[list[str]], lines: LineReader, header: list[str], delimiter: str
+                  ) -> Iterator[Row]:
+    """``_rows`` without the records: the same rows rejected for the same reasons, at about half
+    the cost (stripping every cell and building a dict per row was most of a check)."""
+    width = len(header)
+    while True:
+        start_line = lines.line_no + 1
+        cells = _next_record(reader, lines)
+        if cells is None:
+            return
+        if not any(cell.strip() for cell in cells):
+            continue
+        row_number = start_line - (lines.header_line or 0)
+        _check_delimiter(header, cells, row_number, delimiter)
+        if len(cells) > width and any(cell.strip() for cell in cells[width:]):
+            _record(header, [cell.strip() for cell in cells], row_number)  # raises the row's error
+        yield row_number, {}
 
 
 def _next_record(reader: Iterator[list[str]], lines: LineReader) -> list[str] | None:

@@ -28,7 +28,8 @@ _CHUNK = 64 * 1024
 
 
 def open_upload(
-    stream: BinaryIO, filename: str, content_type: str | None = None, *, max_rows: int | None = None
+    stream: BinaryIO, filename: str, content_type: str | None = None, *, max_rows: int | None = None,
+    check_only: bool = False,
 ) -> ParsedFile:
     """Detect the format of ``stream``, read and check its header, and return lazy rows.
 
@@ -49,12 +50,18 @@ def open_upload(
     Every record has all header columns; values are stripped strings, and empty
     cells, whitespace-only strings and JSON ``null`` are ``None``.
     ``stream`` must be seekable; it is read from position 0 whatever its position.
+    ``check_only``: a CSV file's records may come out empty (``{}``): the rows are only counted
+    and checked, by a pass that reads them again to publish them.
     """
     stream.seek(0)
     _require_content(stream)
     file_format = detect_format(stream, filename, content_type)
     stream.seek(0)
-    header, rows = OPENERS[file_format](stream)
+    if check_only and file_format == "csv":
+        # Rows come out empty, checked as they would be read (``open_csv``).
+        header, rows = open_csv(stream, check_only=True)
+    else:
+        header, rows = OPENERS[file_format](stream)
     rows = require_rows(rows)
     if max_rows is not None:
         rows = limit_rows(rows, max_rows)

@@ -284,29 +284,41 @@ async def _first_half(conn: Any, marker: Envelope[ImportUploaded], checker: RowC
     before_row = await first_half.split_row(conn, marker.import_id, upload.record_count)
     if before_row is None:
         return None
-    findings_path, rows_path = first_half.new_paths(settings.validation_spill_dir)
-    if normalised.max_bytes is not None:
-        normalised.max_bytes //= 2
-    return first_half.Worker(first_half.Job(
-        dsn=settings.asyncpg_dsn, schema=SCHEMA, import_id=marker.import_id, before_row=before_row,
-        category=Category(upload.category), mapping=columns.mapping, reference_time=marker.occurred_at,
-        chunk_rows=settings.validation_chunk_rows, findings_path=findings_path, rows_path=rows_path,
-        rows_max_bytes=normalised.max_bytes, sample_rows=settings.llm_sample_rows))
+    half = None if normalised.max_bytes is None else normalised.max_bytes // 2
+    try:
+        findings_path, rows_path = first_half.new_paths(settings.validation_spill_dir)
+        worker = first_half.Worker(first_half.Job(
+            dsn=settings.asyncpg_dsn, schema=SCHEMA, import_id=marker.import_id, before_row=before_row,
+            category=Category(upload.category), mapping=columns.mapping, reference_time=marker.occurred_at,
+            chunk_rows=settings.validation_chunk_rows, findings_path=findings_path, rows_path=rows_path,
+            rows_max_bytes=half, sample_rows=settings.llm_sample_rows))
+    except OSError as exc:  # no file or no process to be had: the validator checks every row itself
+        log.warning("no first-half worker (%s): checking every row here", exc)
+        return None
+    normalised.max_bytes = half
+    return worker
 
 
 async def _take_first_half(conn: Any, marker: Envelope[ImportUploaded], worker: first_half.Worker,
                            checker: RowChecker, columns: Columns, agent_of: dict[str, str],
                            normalised: NormalisedRows, took: dict[str, float]) -> tuple[int, Rows]:
-    """The worker's findings, and its rows before the validator's. Where it saw fewer rows than
-    this transaction does, the validator writes that half's findings itself and keeps no rows
-    (pass 2 checks the staged rows again). Returns the half's row count and its first rows."""
+    """The worker's findings, and its rows before the validator's. Where it failed, or saw fewer
+    rows than this transaction does, the validator writes that half's findings itself and keeps
+    no rows (pass 2 checks the staged rows again). Returns the half's row count and its first rows."""
     job = worker.job
-    checked = await worker.checked()
-    took["first half's worker"] = checked.seconds
+    checked: first_half.Checked | None
+    try:
+        checked = await worker.checked()
+    except Exception as exc:  # noqa: BLE001 - whatever stopped it (its connection, say)
+        log.warning("the first-half worker failed (%s: %s): checking its rows here", type(exc).__name__, exc)
+        checked = None
+    else:
+        took["first half's worker"] = checked.seconds
     expected = await first_half.rows_before(conn, marker.import_id, job.before_row)
-    if checked.rows != expected:
-        log.warning("the first-half worker read %d of the %d rows before row %d: checking them here",
-                    checked.rows, expected, job.before_row)
+    if checked is None or checked.rows != expected:
+        if checked is not None:
+            log.warning("the first-half worker read %d of the %d rows before row %d: checking them here",
+                        checked.rows, expected, job.before_row)
         normalised.give_up("the first half was checked again here")
         rows, sample = 0, []
         async for chunk in staging.iter_rows(conn, marker.import_id, job.chunk_rows, before_row=job.before_row):

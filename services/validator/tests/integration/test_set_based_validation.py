@@ -157,8 +157,8 @@ async def test_a_worker_process_checks_the_first_half_as_the_validator_would(
     """Pass 1 split between a worker process and the validator (``validator.first_half``): the same
     findings, verdict and published rows as one process checking every row, in chunks of 7 rows
     spilled to a file. Where the worker cannot see its half (rows staged in the validation's own
-    transaction), the validator writes that half's findings itself and pass 2 checks the rows
-    again, with the same result."""
+    transaction), or fails (it cannot connect), the validator writes that half's findings itself
+    and pass 2 checks the rows again, with the same result."""
     checked: Counter[int] = Counter()
     published: list[list[Any]] = []
     check = CmdbChecker.check
@@ -173,12 +173,15 @@ async def test_a_worker_process_checks_the_first_half_as_the_validator_would(
     monkeypatch.setattr(CmdbChecker, "check", counted)
     monkeypatch.setattr(validation, "_publish_batch", capture)
     runs, issues = {}, {}
-    for label, from_rows, staged_before in (("one process", 0, True), ("two processes", 1, True),
-                                            ("staged in the transaction", 1, False)):
+    # The worker connects to the database the settings name: a database that does not exist fails it.
+    missing = database_url.rsplit("/", 1)[0] + "/no_such_database"
+    for label, from_rows, staged_before, url in (
+            ("one process", 0, True, database_url), ("two processes", 1, True, database_url),
+            ("staged in the transaction", 1, False, database_url), ("worker failed", 1, True, missing)):
         checked.clear()
         published.append([])
         issues[label] = []
-        settings = ValidatorSettings(database_url=database_url, validation_chunk_rows=7,
+        settings = ValidatorSettings(database_url=url, validation_chunk_rows=7,
                                      validation_spill_dir=str(tmp_path), validation_worker_from_rows=from_rows)
         _, runs[label] = await statements_for(db, producer, 60, settings, staged_before=staged_before,
                                               issues=issues[label])
@@ -189,10 +192,11 @@ async def test_a_worker_process_checks_the_first_half_as_the_validator_would(
             assert sorted(checked) == list(range(1, 61)) and set(checked.values()) == {1}
         else:  # every row here in pass 1, the valid ones again in pass 2
             assert sorted(checked) == list(range(1, 61)) and sum(checked.values()) == 60 + valid
-    assert runs["one process"] == runs["two processes"] == runs["staged in the transaction"]
+    assert runs["one process"] == runs["two processes"] == runs["staged in the transaction"] == runs["worker failed"]
     assert runs["one process"]["invalid_count"] > 0
-    assert issues["one process"] == issues["two processes"] == issues["staged in the transaction"]
+    assert issues["one process"] == issues["two processes"] == issues["staged in the transaction"] \
+        == issues["worker failed"]
     assert {r[0] for r in issues["one process"]} & set(range(1, 31))  # the worker's half has findings
-    assert published[0] == published[1] == published[2]
+    assert published[0] == published[1] == published[2] == published[3]
     assert len(published[0]) == 60 - runs["one process"]["invalid_count"]
     assert list(tmp_path.iterdir()) == []  # the worker's files are gone

@@ -10,16 +10,16 @@ rows before its own, in row order, as if it had checked them itself.
 The worker sees committed rows only. The batches staged by the validation's own unit (those that
 arrived with the event completing the set) are the import's last ones, so the worker takes the
 first half: the validator, which sees them, takes the second. It counts the first half's rows in
-its own transaction; where the worker read fewer, the validator writes that half's findings itself
-and pass 2 checks the staged rows again. The files are the validator's: it names them, and
-removes them however the check ends.
+its own transaction; where the worker read fewer, or failed, the validator writes that half's
+findings itself and pass 2 checks the staged rows again. The files are the validator's: it names
+them, and removes them however the check ends (those of a validator killed outright, the next
+worker's validator removes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import multiprocessing
 import os
 import pickle
@@ -39,8 +39,6 @@ from tributary_runtime import staging
 
 from .field_mapping import ColumnMapping
 from .rules import Finding
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

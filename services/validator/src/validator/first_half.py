@@ -38,6 +38,7 @@ from contracts import Category
 from tributary_runtime import staging
 
 from .field_mapping import ColumnMapping
+from .normalised_rows import pickled_chunks
 from .rules import Finding
 
 
@@ -81,11 +82,7 @@ async def rows_before(conn: asyncpg.Connection, import_id: uuid.UUID, before_row
 
 def read_chunks(path: str) -> Iterator[Any]:
     with open(path, "rb") as fh:
-        while True:
-            try:
-                yield pickle.load(fh)
-            except EOFError:
-                return
+        yield from pickled_chunks(fh)
 
 
 class Worker:

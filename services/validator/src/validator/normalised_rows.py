@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 Chunk = list[tuple[int, dict[str, Any]]]
 
 
+def pickled_chunks(fh: IO[bytes]) -> Iterator[Any]:
+    """The objects pickled one after another to ``fh``, from where it stands to its end."""
+    while True:
+        try:
+            yield pickle.load(fh)
+        except EOFError:
+            return
+
+
 class NormalisedRows:
     """Chunks of rows added in row order, read back in that order once all are added.
 
@@ -92,11 +101,7 @@ class NormalisedRows:
             raise RuntimeError("no normalised rows kept; read the staged rows instead")
         for fh in [*self._first, *([self._file] if self._file is not None else [])]:
             fh.seek(0)  # flushes what is buffered
-            while True:
-                try:
-                    rows = pickle.load(fh)
-                except EOFError:
-                    break
+            for rows in pickled_chunks(fh):
                 yield from rows
         for rows in self._held:
             yield from rows

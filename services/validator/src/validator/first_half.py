@@ -36,6 +36,7 @@ import asyncpg
 
 from contracts import Category
 from tributary_runtime import staging
+from tributary_runtime.db import Database
 
 from .field_mapping import ColumnMapping
 from .normalised_rows import pickled_chunks
@@ -117,10 +118,8 @@ class Worker:
         self._process.join(timeout=10)
         self._results.close()
         for path in (self.job.findings_path, self.job.rows_path):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
-            except FileNotFoundError:
-                pass
 
 
 PREFIX = "tributary-first-half-"
@@ -185,14 +184,14 @@ async def _check(job: Job, started: float) -> Checked:
 
     checker = checker_for(job.category, reference_time=job.reference_time, units=job.mapping.units)
     columns = Columns(job.mapping, job.category)
-    conn = await asyncpg.connect(job.dsn, server_settings={"search_path": f"{job.schema},public",
-                                                          "application_name": f"tributary-{job.schema}-first-half"})
+    # The validator's own session settings, through the same plumbing: a pool of one connection.
+    db = await Database.connect(job.dsn, job.schema, min_size=1, max_size=1)
     validator = os.getppid()
     rows, kept = 0, True
     sample: list[tuple[int, dict[str, str | None]]] = []
     try:
         with open(job.findings_path, "wb") as findings, open(job.rows_path, "wb") as normalised:
-            async with conn.transaction(readonly=True):
+            async with db.transaction() as conn:
                 async for chunk in staging.iter_rows(conn, job.import_id, job.chunk_rows,
                                                      before_row=job.before_row):
                     if os.getppid() != validator:  # the validator was killed outright: stop
@@ -206,5 +205,5 @@ async def _check(job: Job, started: float) -> Checked:
                         kept = job.rows_max_bytes is None or normalised.tell() <= job.rows_max_bytes
                     rows += len(chunk)
     finally:
-        await conn.close()
+        await db.close()
     return Checked(rows=rows, rows_kept=kept, sample=sample, seconds=time.perf_counter() - started)

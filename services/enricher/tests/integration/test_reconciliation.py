@@ -290,8 +290,9 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     # Created assets skip deciding (reconciliation's module docstring): deciding them again
     # afterwards must change nothing, neither a value nor a provenance entry nor an identifier,
     # whichever order a large import inserts the identifiers in (and with ``identified``'s index
-    # built after it is filled, as for a large import).
+    # built after it is filled and the new assets' claims inserted unchecked, as for a large import).
     monkeypatch.setattr(inventory, "IDENTIFIERS_IN_KEY_ORDER_FROM", large_from)
+    monkeypatch.setattr(inventory, "CREATED_CLAIMS_UNCHECKED_FROM", large_from)
     monkeypatch.setattr(identification, "INDEX_AFTER_FROM", large_from)
     inv = Inventory(db, seed)
     await inv.apply(Category.CMDB_EXPORT,
@@ -340,6 +341,67 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     assert by_name["ghost-01"]["performance"] == {"cpu_avg_pct": 40, "collected_at": "2026-03-02"}
     printer = by_name["Lab Printer"]
     assert (printer["mac_address"], printer["environment"]) == ("EE:FF", "production")
+
+
+# A trigger that notes every claim row it sees inserted: an ordinary trigger fires as the foreign
+# key's check does, and not where the checks are switched off (session_replication_role).
+_NOTE_CLAIMS = """
+CREATE TEMP TABLE noted (asset_id uuid NOT NULL);
+CREATE FUNCTION note_claim() RETURNS trigger LANGUAGE plpgsql AS
+    $$BEGIN INSERT INTO pg_temp.noted VALUES (NEW.asset_id); RETURN NEW; END$$;
+CREATE TRIGGER note_claim AFTER INSERT ON asset_claims FOR EACH ROW EXECUTE FUNCTION note_claim();
+"""
+
+
+@pytest.mark.parametrize("may_skip", [True, False], ids=["role-may-skip-triggers", "role-may-not"])
+async def test_a_large_import_claims_its_new_assets_without_checking_their_references(
+        db: Database, seed: Any, may_skip: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # CREATED_CLAIMS_UNCHECKED_FROM: the claims of the assets a large import creates skip their
+    # foreign key's check, where the role may switch it off; the claims of assets that existed keep
+    # it, and so does every statement after the insert.
+    monkeypatch.setattr(inventory, "CREATED_CLAIMS_UNCHECKED_FROM", 0)
+    if not may_skip:
+        async def refused(conn: Any) -> bool:
+            return False
+        monkeypatch.setattr(inventory, "_may_skip_triggers", refused)
+    inv = Inventory(db, seed)
+    await inv.apply(Category.CMDB_EXPORT, ["hostname"], ["web-01"])
+    async with db.connection() as conn:
+        work = conn.transaction()
+        await work.start()
+        try:
+            await conn.execute(_NOTE_CLAIMS)  # rolled back with the import
+            import_id, counts = await inv.apply_in(conn, Category.CMDB_EXPORT, ["hostname"], ["web-01"], ["db-01"],
+                                                   ["app-01"])
+            claimed = {r["hostname"]: r["asset_id"] for r in await conn.fetch(
+                "SELECT a.hostname, a.asset_id FROM asset_claims c JOIN assets a USING (asset_id)"
+                " WHERE c.import_id = $1", import_id)}
+            noted = {r["asset_id"] for r in await conn.fetch("SELECT asset_id FROM pg_temp.noted")}
+            role = await conn.fetchval("SHOW session_replication_role")
+        finally:
+            await work.rollback()
+    assert (counts["assets_created"], counts["assets_unchanged"]) == (2, 1)
+    assert set(claimed) == {"web-01", "db-01", "app-01"}
+    checked = {"web-01", "db-01", "app-01"} if not may_skip else {"web-01"}
+    assert noted == {claimed[h] for h in checked}
+    assert role == "origin"
+
+
+async def test_only_a_privileged_role_may_switch_the_checks_off(db: Database) -> None:
+    role = f"tributary_plain_{uuid.uuid4().hex[:8]}"
+    async with db.connection() as conn:
+        work = conn.transaction()
+        await work.start()
+        try:
+            superuser = await inventory._may_skip_triggers(conn)  # noqa: SLF001 - the tests run as a superuser
+            await conn.execute(f"CREATE ROLE {role}; SET LOCAL ROLE {role}")
+            plain = await inventory._may_skip_triggers(conn)  # noqa: SLF001
+            await conn.execute(f"RESET ROLE; GRANT SET ON PARAMETER session_replication_role TO {role};"
+                               f" SET LOCAL ROLE {role}")
+            granted = await inventory._may_skip_triggers(conn)  # noqa: SLF001
+        finally:
+            await work.rollback()
+    assert (superuser, plain, granted) == (True, False, True)
 
 
 @pytest.mark.parametrize("index_after_from", [identification.INDEX_AFTER_FROM, 0], ids=["kept-up", "built-after"])

@@ -120,6 +120,10 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
     give it. Its fallback name comes from its first row. ``rows``: how many the import has.
     """
     in_key_order = rows >= IDENTIFIERS_IN_KEY_ORDER_FROM
+    # Source keys ('source_key') come last in key order: after every kind of IDENTIFIER_KINDS.
+    new_identifiers = (reconciliation.identifiers_in_key_order("inserted") if in_key_order else
+                       f"SELECT k.kind, k.value, a.asset_id FROM inserted a"
+                       f" CROSS JOIN LATERAL {reconciliation.IDENTIFIER_VALUES} WHERE k.value IS NOT NULL")
     return await conn.fetchval(
         f"""
         WITH cur AS (
@@ -156,13 +160,11 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
             -- has no identifiers, as the only way an asset goes, a revert, takes its identifiers along.
             INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
             SELECT $2::uuid, $3::uuid, n.kind, n.value, n.asset_id FROM (
-                SELECT k.kind, k.value, a.asset_id
-                FROM inserted a CROSS JOIN LATERAL {reconciliation.IDENTIFIER_VALUES}
-                WHERE k.value IS NOT NULL
+                {new_identifiers}
                 UNION ALL
-                SELECT 'source_key', {reconciliation.source_key("a.source", "$7", "a.external_id")}, a.asset_id
-                FROM inserted a WHERE a.external_id IS NOT NULL
-                {"ORDER BY 1, 2" if in_key_order else ""}) n
+                (SELECT 'source_key', {reconciliation.source_key("a.source", "$7", "a.external_id")}, a.asset_id
+                 FROM inserted a WHERE a.external_id IS NOT NULL {"ORDER BY 2" if in_key_order else ""})
+            ) n(kind, value, asset_id)
         )
         SELECT count(*) FROM kept
         """, *a.args, placeholder, outcome, a.source)

@@ -157,8 +157,8 @@ SELECT asset_id FROM touched t WHERE NOT EXISTS (SELECT 1 FROM created_assets n 
 ANALYZE pg_temp.touched, pg_temp.deciding;
 """
 
-# The identifiers an asset ``a`` is found by, from its current values (as a LATERAL VALUES list
-# of (kind, value); NULL values are none), no (kind, value) twice. Its source keys come from its claims.
+# The identifiers an asset ``a`` is found by, from its current values: (kind, value expression)
+# pairs; NULL values are none, and no (kind, value) comes twice. Its source keys come from its claims.
 # Its name is left out where it is one of its FQDN, host or address identifiers (an asset named
 # after its host name, as most are): identification looks a name up under those kinds too
 # (``identification.identifier_matches``). Indexed twice, it was a fifth of a 1M-row import's
@@ -173,9 +173,22 @@ _KIND_VALUES = (
 # The kinds a name is also looked up under (``identification.lookups``).
 NAME_ALSO_UNDER = ("fqdn", "host", "ip")
 _HELD_ELSEWHERE = ", ".join(value for kind, value in _KIND_VALUES if kind in NAME_ALSO_UNDER)
-IDENTIFIER_VALUES = ("(VALUES " + ", ".join(f"('{kind}', {value})" for kind, value in _KIND_VALUES)
-                     + f", ('name', CASE WHEN lower(a.name) IN ({_HELD_ELSEWHERE}) THEN NULL ELSE lower(a.name) END))"
-                     + " AS k(kind, value)")
+IDENTIFIER_KINDS = (*_KIND_VALUES,
+                    ("name", f"CASE WHEN lower(a.name) IN ({_HELD_ELSEWHERE}) THEN NULL ELSE lower(a.name) END"))
+# The same as a LATERAL FROM item ``k(kind, value)``. Two arrays unnested side by side: a VALUES
+# list, evaluated as a scan of its own for every asset, took 8.6 s for 1M assets, this 3.9 s.
+IDENTIFIER_VALUES = ("unnest(ARRAY[" + ", ".join(f"'{kind}'" for kind, _ in IDENTIFIER_KINDS) + "], ARRAY["
+                     + ", ".join(value for _, value in IDENTIFIER_KINDS) + "]) AS k(kind, value)")
+
+
+def identifiers_in_key_order(assets: str) -> str:
+    """SELECT of (kind, value, asset_id): the identifiers of the assets ``a`` of the FROM item
+    ``assets`` derive from their values, in (kind, value) order: one scan and one sort of the
+    values per kind, one after the other. One sort of every (kind, value) took 18.5 s for 1M
+    assets (their kinds compared as text too, 4M rows past ``work_mem``), this 7.0 s."""
+    return "\nUNION ALL\n".join(
+        f"(SELECT '{kind}'::text, {value}, a.asset_id FROM {assets} a WHERE {value} IS NOT NULL ORDER BY 2)"
+        for kind, value in sorted(IDENTIFIER_KINDS, key=lambda entry: entry[0]))
 
 
 def source_key(claimed_source: str, claim_source: str, external_id: str) -> str:

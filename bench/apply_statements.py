@@ -56,7 +56,7 @@ async def apply_once(db: Database, rows: int, explain: bool) -> None:
         await stage(conn, import_id, rows)
     staged = time.perf_counter()
     a = inventory.Apply(import_id, tenant, engagement, datetime.now(UTC), Category.CMDB_EXPORT, "upload",
-                        InventoryPolicy())
+                        InventoryPolicy(), rows)
     async with db.transaction() as conn:
         timed = testing.CountingConnection(conn)
         if explain:

@@ -52,10 +52,11 @@ class EnricherHandler:
                 await enrich(unit, marker)
 
 
-async def _apply_context(unit: Unit, env: Envelope[Any], category: Category, source: str | None) -> inventory.Apply:
+async def _apply_context(unit: Unit, env: Envelope[Any], category: Category, source: str | None,
+                         rows: int = 0) -> inventory.Apply:
     policy = await policy_for(unit.conn, env.tenant.client_account_id, env.tenant.engagement_id, env.occurred_at)
     return inventory.Apply(env.import_id, env.tenant.client_account_id, env.tenant.engagement_id, env.occurred_at,
-                           category, (source or DEFAULT_SOURCE).lower(), policy)
+                           category, (source or DEFAULT_SOURCE).lower(), policy, rows)
 
 
 async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
@@ -66,7 +67,8 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
     started_at = datetime.now(UTC)
     # A retried enrichment (PhaseRetryRequested) publishes under ids of its own.
     attempt = await staging.attempt_of(unit.conn, marker.import_id)
-    a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system)
+    a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system,
+                             marker.payload.valid_count)
     await planner_statistics.refresh_if_stale(unit.conn, marker.payload.valid_count,
                                               dependencies=a.category is Category.APP_DISCOVERY)
     counts = await inventory.apply_import(unit.conn, a)

@@ -35,6 +35,8 @@ class Apply:
     # The import's source system (lower case): what reconciliation ranks.
     source: str
     policy: InventoryPolicy
+    # How many accepted rows it has, where known (0: applied as a small import would be).
+    rows: int = 0
 
     @property
     def args(self) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, datetime]:
@@ -84,16 +86,31 @@ def row_claims(a: Apply, only: tuple[str, ...] | None = None) -> str:
     return claims
 
 
+# From this many rows ``incoming`` is made anew by CREATE TABLE AS, whose SELECT (reading the staged
+# rows and building each row's claims, most of the work) runs on parallel workers beside this
+# backend; an INSERT's never does. The planner only chooses workers for it with their start and
+# each row's hand-over costed at nothing: it cannot see the work per row, building its JSON.
+INCOMING_IN_PARALLEL_FROM = 200_000
+_INCOMING_COLUMNS = "(row_number, source, source_key, fqdn, host, ip, mac, serial, name, claims)"
+
+
 async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, source_column: bool) -> int:
     """Put the import's rows in ``incoming``; returns how many."""
-    await scratch.start(conn, "incoming")
     source = "lower(coalesce(c.source, $2))" if source_column else "$2::text"
     columns = ("source", *IDENTIFIER_CELLS) if source_column else IDENTIFIER_CELLS
-    status = await conn.execute(
-        f"INSERT INTO incoming (row_number, source, source_key, fqdn, host, ip, mac, serial, name, claims)"
-        f" SELECT c.row_number, {source}, {identifier_columns(lambda col: f'c.{col}', source)}, c.claims"
-        f" {staged_cells(columns, claims)}",
-        a.import_id, a.source)
+    rows = (f"SELECT c.row_number, {source}, {identifier_columns(lambda col: f'c.{col}', source)}, c.claims"
+            f" {staged_cells(columns, claims)}")
+    if a.rows < INCOMING_IN_PARALLEL_FROM:
+        await scratch.start(conn, "incoming")
+        status = await conn.execute(f"INSERT INTO incoming {_INCOMING_COLUMNS} {rows}", a.import_id, a.source)
+        return int(status.split()[-1])
+    await conn.execute("DROP TABLE IF EXISTS pg_temp.incoming;"
+                       " SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0")
+    status = await conn.execute(f"CREATE TEMP TABLE incoming {_INCOMING_COLUMNS} AS {rows}", a.import_id, a.source)
+    # What the table made by ``scratch.start`` has, so that later imports of this session find it so.
+    await conn.execute("SET LOCAL parallel_setup_cost TO DEFAULT; SET LOCAL parallel_tuple_cost TO DEFAULT;"
+                       " ALTER TABLE pg_temp.incoming ADD PRIMARY KEY (row_number),"
+                       " ALTER COLUMN source SET NOT NULL, ALTER COLUMN claims SET NOT NULL")
     return int(status.split()[-1])
 
 

@@ -290,9 +290,11 @@ async def test_an_asset_is_created_with_the_values_deciding_would_give_it(db: Da
     # Created assets skip deciding (reconciliation's module docstring): deciding them again
     # afterwards must change nothing, neither a value nor a provenance entry nor an identifier,
     # whichever order a large import inserts the identifiers in (and with ``identified``'s index
-    # built after it is filled and the new assets' claims inserted unchecked, as for a large import).
+    # built after it is filled, ``incoming`` made by CREATE TABLE AS and the new assets' claims
+    # inserted unchecked, as for a large import).
     monkeypatch.setattr(inventory, "IDENTIFIERS_IN_KEY_ORDER_FROM", large_from)
     monkeypatch.setattr(inventory, "CREATED_CLAIMS_UNCHECKED_FROM", large_from)
+    monkeypatch.setattr(inventory, "INCOMING_IN_PARALLEL_FROM", large_from)
     monkeypatch.setattr(identification, "INDEX_AFTER_FROM", large_from)
     inv = Inventory(db, seed)
     await inv.apply(Category.CMDB_EXPORT,

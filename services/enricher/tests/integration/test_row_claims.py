@@ -56,3 +56,35 @@ async def test_a_category_that_names_its_columns_claims_those_alone(db: Database
     claims = await _claims(db, InventoryPolicy(), ("cpu_avg_pct", "regulation", "disk_total"))
     assert claims == [{"cpu_avg_pct": "12.5"}, {"cpu_avg_pct": "40", "regulation": "PCI,SOX"}, {},
                       {"cpu_avg_pct": "12.5"}]
+
+
+async def test_a_large_import_fills_incoming_as_a_small_one_does(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    # From INCOMING_IN_PARALLEL_FROM rows ``incoming`` is made by CREATE TABLE AS (its SELECT may
+    # run on parallel workers): the same rows, and a table the next small import fills as before.
+    columns = ["hostname", "ip_address", "external_id", "source", "serial_number", "name", "mac_address", "owner"]
+    rows = [["Web-01.Corp.Example", "10.0.0.1", "CI-1", "ServiceNow", "sn-1", "Web One", "AA:BB", "team-a"],
+            ["db-01", None, "", None, None, None, None, None]]
+    definition = ("SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a"
+                  " WHERE a.attrelid = 'pg_temp.incoming'::regclass AND a.attnum > 0 AND NOT a.attisdropped"
+                  " ORDER BY a.attnum")
+    key = ("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'pg_temp.incoming'::regclass"
+           " AND indisprimary")
+    filled = {}
+    async with db.transaction() as conn:
+        import_id = uuid.uuid4()
+        await staging.stage_rows(conn, import_id, 1, columns, [1, 2], rows, trim_cells=inventory.TRIM_CELLS)
+        for way, large_from in (("insert", 10**9), ("create-as", 0), ("insert-after", 10**9)):
+            monkeypatch.setattr(inventory, "INCOMING_IN_PARALLEL_FROM", large_from)
+            a = inventory.Apply(import_id, uuid.uuid4(), uuid.uuid4(), datetime(2026, 3, 1, tzinfo=UTC),
+                                Category.CMDB_EXPORT, "upload", InventoryPolicy(), rows=len(rows))
+            count = await inventory._fill_incoming(conn, a, inventory.row_claims(a), source_column=True)  # noqa: SLF001
+            filled[way] = (count, [dict(r) for r in await conn.fetch("SELECT * FROM incoming ORDER BY row_number")],
+                           [tuple(r) for r in await conn.fetch(definition)], await conn.fetchval(key))
+        settings = await conn.fetchval("SELECT current_setting('parallel_setup_cost')::float"
+                                       " + current_setting('parallel_tuple_cost')::float")
+    assert filled["create-as"] == filled["insert"] == filled["insert-after"]
+    count, incoming, _, index = filled["insert"]
+    assert count == 2 and "(row_number)" in index
+    assert incoming[0]["source_key"] == "servicenow|ci-1" and incoming[0]["fqdn"] == "web-01.corp.example"
+    assert incoming[1]["claims"] == {"hostname": "db-01"}
+    assert settings == 1000 + 0.1  # the planner's defaults again after the fill

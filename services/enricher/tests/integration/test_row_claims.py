@@ -69,8 +69,11 @@ async def test_a_large_import_fills_incoming_as_a_small_one_does(db: Database, m
                   " ORDER BY a.attnum")
     key = ("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'pg_temp.incoming'::regclass"
            " AND indisprimary")
+    settings = ("SELECT name, setting FROM pg_settings WHERE name = ANY($1::text[]) ORDER BY name",
+                list(inventory._PARALLEL_AT_ANY_COST))  # noqa: SLF001
     filled = {}
     async with db.transaction() as conn:
+        before = [tuple(r) for r in await conn.fetch(*settings)]
         import_id = uuid.uuid4()
         await staging.stage_rows(conn, import_id, 1, columns, [1, 2], rows, trim_cells=inventory.TRIM_CELLS)
         for way, large_from in (("insert", 10**9), ("create-as", 0), ("insert-after", 10**9)):
@@ -80,11 +83,10 @@ async def test_a_large_import_fills_incoming_as_a_small_one_does(db: Database, m
             count = await inventory._fill_incoming(conn, a, inventory.row_claims(a), source_column=True)  # noqa: SLF001
             filled[way] = (count, [dict(r) for r in await conn.fetch("SELECT * FROM incoming ORDER BY row_number")],
                            [tuple(r) for r in await conn.fetch(definition)], await conn.fetchval(key))
-        settings = await conn.fetchval("SELECT current_setting('parallel_setup_cost')::float"
-                                       " + current_setting('parallel_tuple_cost')::float")
+        after = [tuple(r) for r in await conn.fetch(*settings)]
     assert filled["create-as"] == filled["insert"] == filled["insert-after"]
     count, incoming, _, index = filled["insert"]
     assert count == 2 and "(row_number)" in index
     assert incoming[0]["source_key"] == "servicenow|ci-1" and incoming[0]["fqdn"] == "web-01.corp.example"
     assert incoming[1]["claims"] == {"hostname": "db-01"}
-    assert settings == 1000 + 0.1  # the planner's defaults again after the fill
+    assert after == before and len(before) == len(inventory._PARALLEL_AT_ANY_COST)  # noqa: SLF001 - as they were

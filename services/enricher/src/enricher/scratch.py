@@ -7,7 +7,9 @@ database time. So they are made once per session, and a rolled-back transaction 
 takes them along (the next one makes them again).
 
 Every use starts its tables (``starting``/``start``: made if missing, then emptied by DELETE);
-nothing may assume a table is empty because a transaction began. ``ON COMMIT DELETE ROWS``
+nothing may assume a table is empty because a transaction began. One exception: a large import
+makes ``incoming`` anew, by CREATE TABLE AS, with the same columns and keys
+(``inventory._fill_incoming``), and later uses find it as if ``start`` had made it. ``ON COMMIT DELETE ROWS``
 would give that for free, but it truncates every such table, with its indexes and TOAST table,
 at every commit of a transaction that touched any temp table: each truncation scans the
 session's local buffers (``temp_buffers``, 256 MB here: 32,768 of them) per relation. That was

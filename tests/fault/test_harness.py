@@ -4,9 +4,11 @@ run-specific values, files are reproducible, and end offsets are real ends on ta
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -31,6 +33,53 @@ def test_kill_schedule_is_seeded_and_hits_every_service_in_every_import() -> Non
     assert all(0.3 <= k.gap_s <= 1.8 and (k.restart_after_s == 0 or 0.1 <= k.restart_after_s <= 1.5) for k in a)
     with pytest.raises(ValueError):
         harness.kill_schedule(7, 3, gap_s=(0.3, 1.8), restart_s=(0.1, 1.5))
+
+
+class _Victim:
+    """A stack process that is never really started or killed."""
+
+    def __init__(self) -> None:
+        self.started = 0
+
+    def start(self) -> None:
+        self.started += 1
+
+
+class _Driver:
+    def __init__(self) -> None:
+        self.finished = threading.Event()
+        self.file_index = 0
+        self.attempt = None
+        self.timeout_s = 5.0
+
+    def moment(self) -> str:
+        return "busy"
+
+
+class _Scheduler(harness.KillScheduler):
+    """Readiness answers from a script; kills are only recorded."""
+
+    def __init__(self, answers: list[bool]) -> None:
+        victim = _Victim()
+        super().__init__(SimpleNamespace(procs={"validator": victim}), [harness.Kill(1, 0.0, "validator", 0.0, 0.0)],
+                         _Driver(), log=lambda line: None)
+        self.answers = answers
+        self.probes = 0
+        self.killed: list[str] = []
+
+    def _ready(self, service: str) -> bool:
+        self.probes += 1
+        return self.answers.pop(0) if self.answers else False
+
+    def _kill(self, k: harness.Kill, during: str) -> None:
+        self.killed.append(k.service)
+
+
+def test_a_victim_seen_ready_once_is_killed_though_the_next_probe_times_out() -> None:
+    # A busy validator answers one probe and lets the next one time out: it was ready, so it is killed.
+    scheduler = _Scheduler([False, True, False])
+    scheduler.run()
+    assert scheduler.error is None and scheduler.killed == ["validator"] and scheduler.probes == 2
 
 
 def test_files_are_reproducible(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""The harness checks itself: schedules are reproducible and complete, canonical forms name
-run-specific values, files are reproducible, and end offsets are real ends on tansu."""
+"""The harness checks itself: schedules are reproducible and complete, a kill waits for its victim
+to be seen ready once, canonical forms name run-specific values, files are reproducible, and end
+offsets are real ends on tansu."""
 
 from __future__ import annotations
 
@@ -38,11 +39,8 @@ def test_kill_schedule_is_seeded_and_hits_every_service_in_every_import() -> Non
 class _Victim:
     """A stack process that is never really started or killed."""
 
-    def __init__(self) -> None:
-        self.started = 0
-
     def start(self) -> None:
-        self.started += 1
+        pass
 
 
 class _Driver:

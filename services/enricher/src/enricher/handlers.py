@@ -69,6 +69,8 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
     attempt = await staging.attempt_of(unit.conn, marker.import_id)
     a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system,
                              marker.payload.valid_count)
+    await staging.refresh_statistics(unit.conn, marker.import_id, marker.payload.valid_count,
+                                     marker.payload.batch_count)
     await planner_statistics.refresh_if_stale(unit.conn, marker.payload.valid_count,
                                               dependencies=a.category is Category.APP_DISCOVERY)
     counts = await inventory.apply_import(unit.conn, a)

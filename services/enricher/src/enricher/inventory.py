@@ -93,13 +93,12 @@ def row_claims(a: Apply, only: tuple[str, ...] | None = None) -> str:
 # rows and building each row's claims, most of the work) runs on parallel workers beside this
 # backend; an INSERT's never does. 1M rows: 7.1-8.6 s filled by INSERT, 5.1-5.9 s so, its primary
 # key built after. The planner only chooses workers for it with their start and each row's
-# hand-over costed at nothing (it cannot see the work per row, building its JSON), and with the
-# staged rows read by a sequential scan: its statistics, taken before this import's rows were
-# staged, put them at a few thousand, for which it reads them through the index, in one process.
-# Other imports' staged rows are read too; at this size they are the smaller part.
+# hand-over costed at nothing (it cannot see the work per row, building its JSON). How it reads the
+# staged rows it decides from their statistics, which count this import's rows by then
+# (``staging.refresh_statistics``): forced to a sequential scan instead, it read every import's
+# staged rows that the table keeps.
 INCOMING_IN_PARALLEL_FROM = 200_000
-_PARALLEL_AT_ANY_COST = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0", "min_parallel_table_scan_size": "0",
-                         "enable_bitmapscan": "off", "enable_indexscan": "off"}
+_PARALLEL_AT_ANY_COST = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0", "min_parallel_table_scan_size": "0"}
 _INCOMING_COLUMNS = "(row_number, source, source_key, fqdn, host, ip, mac, serial, name, claims)"
 
 

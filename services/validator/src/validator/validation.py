@@ -130,6 +130,7 @@ async def validate_import(unit: Unit, marker: Envelope[ImportUploaded], ctx: Val
     # A retried validation (PhaseRetryRequested) starts clean and publishes under its own ids.
     attempt = await staging.attempt_of(conn, marker.import_id)
     await store.clear_findings(conn, marker.import_id)
+    await staging.refresh_statistics(conn, marker.import_id, upload.record_count, upload.batch_count)
     run: dict[str, Any] = {
         "import_id": marker.import_id, "client_account_id": marker.tenant.client_account_id,
         "engagement_id": marker.tenant.engagement_id, "category": category.value, "field_mapping": mapping.columns,

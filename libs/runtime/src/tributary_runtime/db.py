@@ -98,6 +98,21 @@ def loads_jsonb(data: bytes) -> object:
 # with it, 58.0 / 56.5 s without.
 SESSION_SETTINGS = {"work_mem": "64MB", "temp_buffers": "256MB", "jit": "off"}
 
+# Planner costs under which a statement over a large import reads it on parallel workers beside its
+# own backend: their start and each row's hand-over costed at nothing. The planner cannot see what
+# the work per row costs (building a row's JSON, normalising a key), and at its default costs keeps
+# such a statement in one process while the machine's other core idles. Only a SELECT or a
+# CREATE TABLE AS gets workers (an INSERT's SELECT never does), and workers cannot read temp tables.
+PARALLEL_AT_ANY_COST = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0", "min_parallel_table_scan_size": "0"}
+
+
+def parallel_at_any_cost(on: bool) -> str:
+    """SQL that sets (``on``) or resets (to the session's own) ``PARALLEL_AT_ANY_COST`` for the rest of
+    the transaction: around the one statement that should have workers."""
+    if on:
+        return "".join(f"SET LOCAL {name} = {value}; " for name, value in PARALLEL_AT_ANY_COST.items())
+    return "".join(f"SET LOCAL {name} TO DEFAULT; " for name in PARALLEL_AT_ANY_COST)
+
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """Release a connection as it is: no reset statement.

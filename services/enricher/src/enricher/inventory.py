@@ -18,6 +18,7 @@ from datetime import datetime
 import asyncpg
 
 from contracts import Category
+from tributary_runtime.db import parallel_at_any_cost
 
 from . import dependencies, identification, reconciliation, scratch
 from .identification import identifier_columns
@@ -92,13 +93,11 @@ def row_claims(a: Apply, only: tuple[str, ...] | None = None) -> str:
 # From this many rows ``incoming`` is made anew by CREATE TABLE AS, whose SELECT (reading the staged
 # rows and building each row's claims, most of the work) runs on parallel workers beside this
 # backend; an INSERT's never does. 1M rows: 7.1-8.6 s filled by INSERT, 5.1-5.9 s so, its primary
-# key built after. The planner only chooses workers for it with their start and each row's
-# hand-over costed at nothing (it cannot see the work per row, building its JSON). How it reads the
-# staged rows it decides from their statistics, which count this import's rows by then
+# key built after. The planner only chooses workers for it at ``PARALLEL_AT_ANY_COST``. How it
+# reads the staged rows it decides from their statistics, which count this import's rows by then
 # (``staging.refresh_statistics``): forced to a sequential scan instead, it read every import's
 # staged rows that the table keeps.
 INCOMING_IN_PARALLEL_FROM = 200_000
-_PARALLEL_AT_ANY_COST = {"parallel_setup_cost": "0", "parallel_tuple_cost": "0", "min_parallel_table_scan_size": "0"}
 _INCOMING_COLUMNS = "(row_number, source, source_key, fqdn, host, ip, mac, serial, name, claims)"
 
 
@@ -113,11 +112,10 @@ async def _fill_incoming(conn: asyncpg.Connection, a: Apply, claims: str, *, sou
         await scratch.start(conn, "incoming")
         status = await conn.execute(f"INSERT INTO incoming {_INCOMING_COLUMNS} {rows}", a.import_id, a.source)
         return int(status.split()[-1])
-    await conn.execute("DROP TABLE IF EXISTS pg_temp.incoming;" + "".join(
-        f" SET LOCAL {name} = {value};" for name, value in _PARALLEL_AT_ANY_COST.items()))
+    await conn.execute("DROP TABLE IF EXISTS pg_temp.incoming; " + parallel_at_any_cost(True))
     status = await conn.execute(f"CREATE TEMP TABLE incoming {_INCOMING_COLUMNS} AS {rows}", a.import_id, a.source)
     # What the table made by ``scratch.start`` has, so that later imports of this session find it so.
-    await conn.execute("".join(f"SET LOCAL {name} TO DEFAULT; " for name in _PARALLEL_AT_ANY_COST)
+    await conn.execute(parallel_at_any_cost(False)
                        + "ALTER TABLE pg_temp.incoming ADD PRIMARY KEY (row_number),"
                        " ALTER COLUMN source SET NOT NULL, ALTER COLUMN claims SET NOT NULL")
     return int(status.split()[-1])

@@ -13,7 +13,7 @@ from contracts import Category
 from enricher import inventory
 from enricher.policy import InventoryPolicy
 from tributary_runtime import staging
-from tributary_runtime.db import Database
+from tributary_runtime.db import PARALLEL_AT_ANY_COST, Database
 
 COLUMNS = ["hostname", "environment", "owner", "cpu_avg_pct", "regulation"]
 ROWS = [
@@ -70,7 +70,7 @@ async def test_a_large_import_fills_incoming_as_a_small_one_does(db: Database, m
     key = ("SELECT pg_get_indexdef(indexrelid) FROM pg_index WHERE indrelid = 'pg_temp.incoming'::regclass"
            " AND indisprimary")
     settings = ("SELECT name, setting FROM pg_settings WHERE name = ANY($1::text[]) ORDER BY name",
-                list(inventory._PARALLEL_AT_ANY_COST))  # noqa: SLF001
+                list(PARALLEL_AT_ANY_COST))
     filled = {}
     async with db.transaction() as conn:
         before = [tuple(r) for r in await conn.fetch(*settings)]
@@ -89,4 +89,4 @@ async def test_a_large_import_fills_incoming_as_a_small_one_does(db: Database, m
     assert count == 2 and "(row_number)" in index
     assert incoming[0]["source_key"] == "servicenow|ci-1" and incoming[0]["fqdn"] == "web-01.corp.example"
     assert incoming[1]["claims"] == {"hostname": "db-01"}
-    assert after == before and len(before) == len(inventory._PARALLEL_AT_ANY_COST)  # noqa: SLF001 - as they were
+    assert after == before and len(before) == len(PARALLEL_AT_ANY_COST)  # as they were

@@ -254,7 +254,7 @@ async def _run_agents(unit: Unit, marker: Envelope[ImportUploaded], ctx: Validat
         return 0
     if category is Category.CMDB_EXPORT:
         flagging = time.perf_counter()
-        await flag_duplicates(conn, marker.import_id, columns.uploaded_name, rules)
+        await flag_duplicates(conn, marker.import_id, columns.uploaded_name, rules, record_count)
         took["in-file duplicates"] = time.perf_counter() - flagging
     if settings.llm_model:
         reviewed = await review_import(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from tributary_runtime.consumer import Unit
 from tributary_cli.testing import CountingConnection
 from tributary_runtime.db import Database
 from validator import SCHEMA
-from validator import validation
+from validator import duplicates, validation
 from validator.llm_usage import PgUsageLedger
 from validator.normalised_rows import NormalisedRows
 from validator.rules.cmdb import CmdbChecker
@@ -53,13 +54,15 @@ async def producer(stack_env: dict[str, str]) -> AIOKafkaProducer:
 
 async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int,
                          settings: ValidatorSettings | None = None, *, staged_before: bool = False,
-                         issues: list[tuple[Any, ...]] | None = None) -> tuple[int, dict[str, Any]]:
-    """Stage ``rows`` rows and validate them; the statements of the validation and its run.
-    ``staged_before``: the rows are committed first (as batches staged by earlier units are),
-    otherwise staged in the validation's own transaction. ``issues``: gets the findings."""
+                         issues: list[tuple[Any, ...]] | None = None,
+                         row: Callable[[int], list[str]] = cells) -> tuple[int, dict[str, Any]]:
+    """Stage ``rows`` rows (``row(i)``: the cells of row i) and validate them; the statements of the
+    validation and its run. ``staged_before``: the rows are committed first (as batches staged by
+    earlier units are), otherwise staged in the validation's own transaction. ``issues``: gets the
+    findings."""
     tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
     import_id = uuid.uuid4()
-    values = [cells(i) for i in range(1, rows + 1)]
+    values = [row(i) for i in range(1, rows + 1)]
     marker = Envelope.wrap(
         ImportUploaded(category="cmdb_export", filename="x.csv", file_format="csv", record_count=rows,
                        batch_count=1, checksum="-", columns=HEADER),
@@ -102,6 +105,31 @@ async def test_statements_do_not_grow_with_rows(db: Database, producer: AIOKafka
     # and the repeats of a row itself rejected for its address, which are no duplicates of a valid row).
     assert large_run["verdict"] == "completed_with_errors" and large_run["record_count"] == 2000
     assert large_run["invalid_count"] == 285 + 181 - 25 - 26
+
+
+def repeating(i: int) -> list[str]:
+    """Rows whose host names repeat (an error), whose addresses repeat in threes (a warning) or are
+    bad (an error) or blank, so that rows rejected by one key are no first occurrence for the next."""
+    host = f"db-{i - 1 if i % 11 == 0 else i:05d}"
+    ip = "" if i % 13 == 0 else "10.0.0.999" if i % 7 == 0 else f"10.9.{i // 3 // 256}.{i // 3 % 256}"
+    return [host, ip, "server", "prod", "16 GB"]
+
+
+async def test_duplicates_found_from_parallel_candidates_are_those_one_statement_finds(
+        db: Database, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch) -> None:
+    found = {}
+    for way, parallel_from in (("one statement", 10**9), ("candidates", 0)):
+        monkeypatch.setattr(duplicates, "CANDIDATES_IN_PARALLEL_FROM", parallel_from)
+        issues: list[tuple[Any, ...]] = []
+        await statements_for(db, producer, 3000, issues=issues, row=repeating)
+        found[way] = [(n, column, rule, severity, message, value) for n, column, rule, severity, message, value
+                      in issues if rule.startswith("duplicate_")]
+    assert found["candidates"] == found["one statement"]
+    rules = Counter(rule for _, _, rule, *_ in found["one statement"])
+    assert rules == {"duplicate_hostname": 200, "duplicate_ip_address": 1194}
+    # Row 66 repeats row 65's host, so the address 10.9.0.22 (rows 66-68) is first held by row 67.
+    assert (68, "IP Address", "duplicate_ip_address", "warning", "IP Address 10.9.0.22 also appears in row 67",
+            "10.9.0.22") in found["candidates"]
 
 
 async def test_every_row_is_checked_once_and_pass_2_publishes_what_checking_again_would(

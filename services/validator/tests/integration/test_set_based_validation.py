@@ -132,6 +132,23 @@ async def test_duplicates_found_from_parallel_candidates_are_those_one_statement
             "10.9.0.22") in found["candidates"]
 
 
+async def test_a_large_validation_is_planned_on_statistics_that_count_its_rows(
+        db: Database, producer: AIOKafkaProducer) -> None:
+    # Statistics taken before the import was staged (as autovacuum takes them) do not know its rows:
+    # the validation analyzes the staging tables before its statements read them (staging's
+    # FRESH_STATISTICS_FROM); a small one does not.
+    analyzed = ("SELECT pg_stat_clear_snapshot(),"
+                " (SELECT last_analyze FROM pg_stat_user_tables WHERE relid = $1::regclass)")
+    for rows, analyzes in ((500, False), (12_000, True)):
+        async with db.connection() as conn:
+            await conn.execute("ANALYZE staged_rows; ANALYZE staged_batches")
+            before = {t: (await conn.fetchrow(analyzed, t))[1] for t in ("staged_rows", "staged_batches")}
+        await statements_for(db, producer, rows)
+        async with db.connection() as conn:
+            after = {t: (await conn.fetchrow(analyzed, t))[1] for t in ("staged_rows", "staged_batches")}
+        assert all((after[t] > before[t]) is analyzes for t in after), (rows, before, after)
+
+
 async def test_every_row_is_checked_once_and_pass_2_publishes_what_checking_again_would(
         db: Database, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Pass 2 publishes the rows as pass 1 normalised them: held in memory for an import of one

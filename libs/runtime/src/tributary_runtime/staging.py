@@ -283,6 +283,10 @@ async def refresh_statistics(conn: asyncpg.Connection, import_id: uuid.UUID, row
     again for every row: 300,000 rows' in-file duplicates took 5.3 s so, 0.7 s on fresh statistics,
     and the enricher's fill of 300,000 rows was cancelled after 300 s (15 s for the whole apply
     once analyzed). Smaller imports cost little either way, and the check would be their overhead.
+
+    The ANALYZE holds the tables' SHARE UPDATE EXCLUSIVE lock until the phase commits: staging and
+    reading go on beside it, autovacuum skips the tables meanwhile, and another large phase of the
+    same service that needs an ANALYZE too waits for the commit.
     """
     if rows < FRESH_STATISTICS_FROM:
         return False

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from contracts import Tenant
 
@@ -146,6 +147,16 @@ def client(client_for: ClientFactory, tenant: Tenant) -> TributaryClient:
 @pytest.fixture
 def database_url(stack_env: dict[str, str]) -> str:
     return stack_env["DATABASE_URL"]
+
+
+@pytest.fixture
+async def producer(stack_env: dict[str, str]) -> AsyncIterator[AIOKafkaProducer]:
+    """A started producer on the session's broker: what a unit of work publishes through, for tests
+    that run a service's handler in a transaction of their own."""
+    started = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    await started.start()
+    yield started
+    await started.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,7 @@ not know its rows; the enricher analyzes the tables before its statements read t
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import Category, Envelope, Tenant, ValidationCompleted
@@ -24,14 +22,6 @@ from .test_set_based import stage
 _ANALYZED = ("SELECT pg_stat_clear_snapshot(),"
              " (SELECT last_analyze FROM pg_stat_user_tables WHERE relid = $1::regclass)")
 _TABLES = ("staged_rows", "staged_batches")
-
-
-@pytest.fixture
-async def producer(stack_env: dict[str, str]) -> AsyncIterator[AIOKafkaProducer]:
-    producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
-    await producer.start()
-    yield producer
-    await producer.stop()
 
 
 async def enrich(db: Database, producer: AIOKafkaProducer, rows: int) -> int:

@@ -44,14 +44,6 @@ async def db(database_url: str) -> Database:
     await database.close()
 
 
-@pytest.fixture
-async def producer(stack_env: dict[str, str]) -> AIOKafkaProducer:
-    producer = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
-    await producer.start()
-    yield producer
-    await producer.stop()
-
-
 async def statements_for(db: Database, producer: AIOKafkaProducer, rows: int,
                          settings: ValidatorSettings | None = None, *, staged_before: bool = False,
                          issues: list[tuple[Any, ...]] | None = None,

@@ -77,7 +77,7 @@ WHERE r.row_number > r.first_row
 # duplicate or the first row of one, so ranking the candidates that are not in error flags what
 # ranking every row that is not would. The workers work the keys out and sort them (an INSERT's
 # SELECT never gets workers); the ranking that follows reads the few candidates. Three keys of a
-# 1M-row file (``psql``, alternated): 9.0 / 7.4 s in one statement each, 6.2 / 4.7 s so.
+# 1M-row file, alternated: 7.4 / 6.9 s in one statement each, 4.7 / 4.9 s so.
 CANDIDATES_IN_PARALLEL_FROM = 200_000
 # The condition reads the window's count, so the planner cannot push the key's test down to the
 # scan, where it would work the key out a second time.

@@ -23,6 +23,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import Tenant
+from tributary_runtime.broker import make_producer
+from tributary_runtime.settings import ServiceSettings
 
 from . import devstack, processes
 from .client import TributaryClient
@@ -153,7 +155,10 @@ def database_url(stack_env: dict[str, str]) -> str:
 async def producer(stack_env: dict[str, str]) -> AsyncIterator[AIOKafkaProducer]:
     """A started producer on the session's broker: what a unit of work publishes through, for tests
     that run a service's handler in a transaction of their own."""
-    started = AIOKafkaProducer(bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    # Built as the services build theirs (``make_producer``: their client options and acks).
+    settings = ServiceSettings(**{"database_url": stack_env["DATABASE_URL"],
+                                  "kafka_bootstrap_servers": stack_env["KAFKA_BOOTSTRAP_SERVERS"]})
+    started = make_producer(settings, "tributary-test")
     await started.start()
     yield started
     await started.stop()

@@ -253,6 +253,13 @@ async def sessions_waiting_on_a_lock(admin: asyncpg.Connection, application_name
 T = TypeVar("T")
 
 
+async def last_analyzed(conn: asyncpg.Connection, table: str) -> Any:
+    """When ``table`` (of the session's schema) was last analyzed by an ANALYZE command, read now
+    rather than as the transaction's statistics snapshot first saw it."""
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    return await conn.fetchval("SELECT last_analyze FROM pg_stat_user_tables WHERE relid = $1::regclass", table)
+
+
 def wait_until(what: str, probe: Callable[[], T], timeout: float = 60.0) -> T:
     """Poll until ``probe`` returns something truthy; fail naming ``what`` at the deadline."""
     deadline = time.monotonic() + timeout

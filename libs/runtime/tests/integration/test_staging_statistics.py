@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 
+from tributary_cli.testing import last_analyzed
 from tributary_runtime import staging
 from tributary_runtime.db import Database
 
@@ -26,12 +27,6 @@ FROM staged_rows r JOIN staged_batches b USING (import_id, batch_seq) WHERE r.im
 # Rows of staged_batches read in this transaction so far (counted as they are read).
 _BATCHES_READ = ("SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables"
                  " WHERE relid = 'staged_batches'::regclass")
-_ANALYZED = "SELECT last_analyze FROM pg_stat_user_tables WHERE relid = 'staged_rows'::regclass"
-
-
-async def last_analyzed(conn: asyncpg.Connection) -> object:
-    await conn.execute("SELECT pg_stat_clear_snapshot()")  # read now, not as this transaction first saw it
-    return await conn.fetchval(_ANALYZED)
 
 
 @pytest.fixture
@@ -66,9 +61,9 @@ async def test_an_import_the_statistics_do_not_know_is_analyzed_before_its_rows_
     async with db.transaction() as conn:
         # Planned on statistics without it, its rows look up their batch one by one.
         assert await batches_read(conn, import_id) >= 12_000
-        analyzed = await last_analyzed(conn)
+        analyzed = await last_analyzed(conn, "staged_rows")
         assert await staging.refresh_statistics(conn, import_id, 12_000, 12)
-        assert await last_analyzed(conn) != analyzed
+        assert await last_analyzed(conn, "staged_rows") != analyzed
         assert await batches_read(conn, import_id) <= 100
         # Known now: the next phase of it analyzes nothing.
         assert not await staging.refresh_statistics(conn, import_id, 12_000, 12)
@@ -82,7 +77,7 @@ async def test_known_and_small_imports_are_left_to_autovacuum(db: Database) -> N
     async with db.transaction() as conn:
         small = await stage(conn, 500, per_batch=100)
     async with db.transaction() as conn:
-        analyzed = await last_analyzed(conn)
+        analyzed = await last_analyzed(conn, "staged_rows")
         assert not await staging.refresh_statistics(conn, known, 20_000, 20)
         assert not await staging.refresh_statistics(conn, small, 500, 5)
-        assert await last_analyzed(conn) == analyzed
+        assert await last_analyzed(conn, "staged_rows") == analyzed

@@ -13,14 +13,13 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import Category, Envelope, Tenant, ValidationCompleted
 from enricher import handlers
+from tributary_cli.testing import last_analyzed
 from tributary_runtime.consumer import Unit
 from tributary_runtime.db import Database
 
 from .conftest import T0
 from .test_set_based import stage
 
-_ANALYZED = ("SELECT pg_stat_clear_snapshot(),"
-             " (SELECT last_analyze FROM pg_stat_user_tables WHERE relid = $1::regclass)")
 _TABLES = ("staged_rows", "staged_batches")
 
 
@@ -45,8 +44,8 @@ async def test_a_large_enrichment_analyzes_the_staging_tables_that_do_not_know_i
     for rows, analyzes in ((500, False), (12_000, True)):
         async with db.connection() as conn:
             await conn.execute("ANALYZE staged_rows; ANALYZE staged_batches")
-            before = {t: (await conn.fetchrow(_ANALYZED, t))[1] for t in _TABLES}
+            before = {t: await last_analyzed(conn, t) for t in _TABLES}
         assert await enrich(db, producer, rows) == rows
         async with db.connection() as conn:
-            after = {t: (await conn.fetchrow(_ANALYZED, t))[1] for t in _TABLES}
+            after = {t: await last_analyzed(conn, t) for t in _TABLES}
         assert all((after[t] > before[t]) is analyzes for t in _TABLES), (rows, before, after)

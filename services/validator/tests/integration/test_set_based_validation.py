@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from contracts import Envelope, ImportUploaded, Tenant, batch_digest
 from tributary_runtime.consumer import Unit
-from tributary_cli.testing import CountingConnection
+from tributary_cli.testing import CountingConnection, last_analyzed
 from tributary_runtime.db import Database
 from validator import SCHEMA
 from validator import duplicates, validation
@@ -114,8 +114,7 @@ async def test_duplicates_found_from_parallel_candidates_are_those_one_statement
         monkeypatch.setattr(duplicates, "CANDIDATES_IN_PARALLEL_FROM", parallel_from)
         issues: list[tuple[Any, ...]] = []
         await statements_for(db, producer, 3000, issues=issues, row=repeating)
-        found[way] = [(n, column, rule, severity, message, value) for n, column, rule, severity, message, value
-                      in issues if rule.startswith("duplicate_")]
+        found[way] = [issue for issue in issues if issue[2].startswith("duplicate_")]
     assert found["candidates"] == found["one statement"]
     rules = Counter(rule for _, _, rule, *_ in found["one statement"])
     assert rules == {"duplicate_hostname": 200, "duplicate_ip_address": 1194}
@@ -129,15 +128,13 @@ async def test_a_large_validation_is_planned_on_statistics_that_count_its_rows(
     # Statistics taken before the import was staged (as autovacuum takes them) do not know its rows:
     # the validation analyzes the staging tables before its statements read them (staging's
     # FRESH_STATISTICS_FROM); a small one does not.
-    analyzed = ("SELECT pg_stat_clear_snapshot(),"
-                " (SELECT last_analyze FROM pg_stat_user_tables WHERE relid = $1::regclass)")
     for rows, analyzes in ((500, False), (12_000, True)):
         async with db.connection() as conn:
             await conn.execute("ANALYZE staged_rows; ANALYZE staged_batches")
-            before = {t: (await conn.fetchrow(analyzed, t))[1] for t in ("staged_rows", "staged_batches")}
+            before = {t: await last_analyzed(conn, t) for t in ("staged_rows", "staged_batches")}
         await statements_for(db, producer, rows)
         async with db.connection() as conn:
-            after = {t: (await conn.fetchrow(analyzed, t))[1] for t in ("staged_rows", "staged_batches")}
+            after = {t: await last_analyzed(conn, t) for t in ("staged_rows", "staged_batches")}
         assert all((after[t] > before[t]) is analyzes for t in after), (rows, before, after)
 
 

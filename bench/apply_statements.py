@@ -68,6 +68,8 @@ async def apply_once(db: Database, rows: int, explain: bool) -> None:
                 raise SystemExit(0)
 
             timed.fetchrow = explained  # type: ignore[method-assign]
+        # As ``enricher.handlers.enrich`` plans it: on statistics that count the import's staged rows.
+        await staging.refresh_statistics(timed, import_id, rows, -(-rows // 1000))  # type: ignore[arg-type]
         await planner_statistics.refresh_if_stale(timed, rows, dependencies=False)
         counts = await inventory.apply_import(timed, a)  # type: ignore[arg-type]
     applied = time.perf_counter()

@@ -21,7 +21,7 @@ import uuid
 
 import asyncpg
 
-from . import planner_statistics, scratch
+from . import planner_statistics, scratch, tenants
 from .reconciliation import NAME_ALSO_UNDER, derived_identifiers
 
 # (priority, kind): the order in which identifiers decide.
@@ -121,7 +121,7 @@ def identifier_matches(ids: str, tenant: str, engagement: str, *, probe: bool) -
     ``probe``: one index lookup per identifier. A LATERAL subquery with OFFSET 0 is never
     flattened into a join, so the planner cannot choose to hash the tenant instead.
     """
-    match = (f"ai.client_account_id = {tenant} AND ai.engagement_id = {engagement}"
+    match = (f"ai.tenant_no = {tenants.number(tenant, engagement)}"
              f" AND ai.kind = {ids}.lookup AND ai.value = {ids}.value"
              f" AND ({ids}.lookup = {ids}.kind OR EXISTS (SELECT 1 FROM assets named"
              f" WHERE named.asset_id = ai.asset_id AND lower(named.name) = {ids}.value))")

@@ -20,7 +20,7 @@ import asyncpg
 from contracts import Category
 from tributary_runtime.db import parallel_at_any_cost
 
-from . import dependencies, identification, reconciliation, scratch
+from . import dependencies, identification, reconciliation, scratch, tenants
 from .identification import identifier_columns
 from .policy import InventoryPolicy
 from .reconciliation import CLASSIFICATION, NAME_FROM, PERFORMANCE, TYPED
@@ -182,8 +182,8 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
             -- What reconciliation.decide would refresh them to (its one claim is the asset's values).
             -- No ON CONFLICT (its speculative insertion cost 40 % more): an asset id inserted just now
             -- has no identifiers, as the only way an asset goes, a revert, takes its identifiers along.
-            INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
-            SELECT $2::uuid, $3::uuid, n.kind, n.value, n.asset_id FROM (
+            INSERT INTO asset_identifiers (tenant_no, client_account_id, engagement_id, kind, value, asset_id)
+            SELECT {tenants.number("$2::uuid", "$3::uuid")}, $2::uuid, $3::uuid, n.kind, n.value, n.asset_id FROM (
                 {new_identifiers}
                 UNION ALL
                 (SELECT 'source_key', {reconciliation.source_key("a.source", "$7", "a.external_id")}, a.asset_id
@@ -384,6 +384,7 @@ async def apply_classification(conn: asyncpg.Connection, a: Apply) -> dict[str, 
 
 async def apply_import(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     await scratch.tidy(conn)
+    await tenants.ensure(conn, a.client_account_id, a.engagement_id)
     await reconciliation.start_created(conn)
     if a.category is Category.CMDB_EXPORT:
         return await apply_cmdb(conn, a)

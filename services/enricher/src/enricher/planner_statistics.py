@@ -36,7 +36,7 @@ COLUMNS = {
     "asset_claims": ("asset_id", "import_id", "category", "source"),
     "asset_dependencies": ("dependency_id", "client_account_id", "engagement_id", "source_asset_id",
                            "target_asset_id"),
-    "asset_identifiers": ("client_account_id", "engagement_id", "kind", "value", "asset_id"),
+    "asset_identifiers": ("tenant_no", "kind", "value", "asset_id"),
     "assets": ("asset_id", "client_account_id", "engagement_id", "asset_type", "created_by_import"),
     "dependency_claims": ("dependency_id", "import_id"),
     "parked_dependencies": ("import_id", "row_number", "client_account_id", "engagement_id"),

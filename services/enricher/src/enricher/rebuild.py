@@ -33,7 +33,9 @@ SPEC = RebuildSpec(
     tables=(
         TableCheck("assets", key=("asset_id",), group="client_account_id"),
         TableCheck("asset_claims", key=("asset_id", "import_id")),
-        TableCheck("asset_identifiers", group="client_account_id"),
+        # Tenant numbers are handed out as tenants are first applied to, not derived from events.
+        TableCheck("asset_identifiers", key=("client_account_id", "engagement_id", "kind", "value", "asset_id"),
+                   exclude=("tenant_no",), group="client_account_id"),
         TableCheck("asset_dependencies", key=("dependency_id",), group="client_account_id"),
         TableCheck("dependency_claims", key=("dependency_id", "import_id")),
         TableCheck("parked_dependencies", key=("import_id", "row_number"), group="client_account_id"),

@@ -218,9 +218,16 @@ WHERE ({assets}) AND cl.claims->>'external_id' IS NOT NULL"""
 
 
 def same_identifier(x: str, y: str) -> str:
-    """Condition: the identifier rows ``x`` and ``y`` are the same row (every column of the key)."""
+    """Condition: the identifier rows ``x`` and ``y`` of scratch tables are the same row."""
     return " AND ".join(f"{x}.{c} = {y}.{c}"
                         for c in ("client_account_id", "engagement_id", "kind", "value", "asset_id"))
+
+
+def stored_identifier(ai: str, y: str, tn: str) -> str:
+    """Condition: the stored identifier ``ai`` is the scratch row ``y``, whose tenant is the row ``tn``
+    of ``tenants`` (by ``ai``'s primary key)."""
+    return (f"{ai}.tenant_no = {tn}.tenant_no AND {ai}.kind = {y}.kind AND {ai}.value = {y}.value"
+            f" AND {ai}.asset_id = {y}.asset_id")
 
 
 def forget_held(which: str) -> str:
@@ -231,8 +238,8 @@ def forget_held(which: str) -> str:
     """
     return f"""
 DELETE FROM asset_identifiers WHERE ctid = ANY(ARRAY(
-    SELECT ai.ctid FROM held_identifiers h CROSS JOIN LATERAL (
-        SELECT ai.ctid FROM asset_identifiers ai WHERE {same_identifier("ai", "h")} OFFSET 0) ai
+    SELECT ai.ctid FROM held_identifiers h JOIN tenants tn USING (client_account_id, engagement_id)
+    CROSS JOIN LATERAL (SELECT ai.ctid FROM asset_identifiers ai WHERE {stored_identifier("ai", "h", "tn")} OFFSET 0) ai
     WHERE {which}))"""
 
 
@@ -260,9 +267,10 @@ _REFRESH_IDENTIFIERS = scratch.starting("wanted_identifiers") + f"""
 INSERT INTO wanted_identifiers SELECT DISTINCT * FROM ({derived_identifiers(_DECIDING_ASSETS)}) d;
 ANALYZE pg_temp.wanted_identifiers;
 {forget_held(_UNWANTED)};
-INSERT INTO asset_identifiers (client_account_id, engagement_id, kind, value, asset_id)
-SELECT w.client_account_id, w.engagement_id, w.kind, w.value, w.asset_id FROM wanted_identifiers w
-WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers ai WHERE {same_identifier("ai", "w")})
+INSERT INTO asset_identifiers (tenant_no, client_account_id, engagement_id, kind, value, asset_id)
+SELECT tn.tenant_no, w.client_account_id, w.engagement_id, w.kind, w.value, w.asset_id
+FROM wanted_identifiers w LEFT JOIN tenants tn USING (client_account_id, engagement_id)  -- unnumbered: refused
+WHERE NOT EXISTS (SELECT 1 FROM asset_identifiers ai WHERE {stored_identifier("ai", "w", "tn")})
 ON CONFLICT DO NOTHING;
 """
 

@@ -15,7 +15,7 @@ from alembic.config import Config
 
 import enricher
 from contracts import Tenant
-from enricher import SCHEMA
+from enricher import SCHEMA, tenants
 from tributary_cli.testing import _create_database, _drop_database, _with_database
 from tributary_runtime.db import Database
 from tributary_runtime.migrations import alembic_config
@@ -50,6 +50,8 @@ class Seed:
         await self.conn.execute(
             f"INSERT INTO assets ({', '.join(row)}) VALUES ({', '.join(f'${i}' for i in range(1, len(row) + 1))})",
             *row.values())
+        # As the tenant's first apply would have numbered it (its identifiers are keyed by the number).
+        await tenants.ensure(self.conn, tenant.client_account_id, tenant.engagement_id)
         return row["asset_id"]
 
     async def asset_claim(self, asset_id: uuid.UUID, import_id: uuid.UUID, *, asserted_at: datetime,

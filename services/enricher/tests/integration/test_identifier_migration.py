@@ -67,3 +67,35 @@ def test_upgrading_drops_the_names_indexed_twice_and_downgrading_indexes_every_n
     assert names() == {"payroll"}
     command.downgrade(migrations, "0010")
     assert names() == {"web-01.corp.example", "payroll", "10.0.0.3"}
+
+
+def test_upgrading_numbers_the_tenants_by_their_first_asset_and_keys_the_identifiers_by_that_number(
+        empty_database_url: str, migrations: Config) -> None:
+    command.upgrade(migrations, "0011")
+    # Ids that sort the other way round from the order the tenants came in.
+    later, earlier = (uuid.UUID(int=1), uuid.uuid4()), (uuid.UUID(int=2**128 - 1), uuid.uuid4())
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("SET search_path = enricher")
+        for (tenant, engagement), created in ((later, "2026-03-02"), (earlier, "2026-03-01")):
+            asset = uuid.uuid4()
+            conn.execute("INSERT INTO assets (asset_id, client_account_id, engagement_id, name, hostname,"
+                         " created_by_import, last_import_id, created_at, updated_at)"
+                         " VALUES (%s, %s, %s, 'web', 'web-01', %s, %s, %s, %s)",
+                         (asset, tenant, engagement, asset, asset, created, created))
+            conn.execute("INSERT INTO asset_identifiers VALUES (%s, %s, 'host', 'web-01', %s)",
+                         (tenant, engagement, asset))
+
+    def key_and_numbers() -> tuple[list[str], list[tuple[uuid.UUID, int]]]:
+        with psycopg.connect(empty_database_url) as conn:
+            key = [r[0] for r in conn.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+                " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'enricher.asset_identifiers'::regclass"
+                " AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)")]
+            numbers = [] if "tenant_no" not in key else [tuple(r) for r in conn.execute(
+                "SELECT client_account_id, tenant_no FROM enricher.asset_identifiers ORDER BY tenant_no")]
+        return key, numbers
+
+    command.upgrade(migrations, "0012")
+    assert key_and_numbers() == (["tenant_no", "kind", "value", "asset_id"], [(earlier[0], 1), (later[0], 2)])
+    command.downgrade(migrations, "0011")
+    assert key_and_numbers() == (["client_account_id", "engagement_id", "kind", "value", "asset_id"], [])

@@ -503,3 +503,29 @@ async def test_an_import_deciding_an_asset_another_is_changing_refreshes_from_wh
         await admin.close()
     assert stored == wanted
     assert {value for kind, value, _ in stored if kind == "ip"} == {"10.0.0.3"}
+
+
+@pytest.mark.parametrize("probe", [True, False], ids=["looked-up-one-by-one", "joined"])
+async def test_tenants_are_numbered_as_first_applied_to_and_each_finds_only_its_own_assets(
+        db: Database, seed: Any, probe: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # enricher.tenants: a new tenant's identifiers are keyed after every other tenant's, whatever
+    # its ids; applying to a numbered tenant spends no number.
+    if not probe:
+        monkeypatch.setattr(planner_statistics, "MIN_ROWS", 0)
+    first, second, third = Inventory(db, seed), Inventory(db, seed), Inventory(db, seed)
+    first.tenant = Tenant(client_account_id=uuid.UUID(int=2**128 - 1), engagement_id=uuid.uuid4())
+    second.tenant = Tenant(client_account_id=uuid.UUID(int=1), engagement_id=uuid.uuid4())
+    created = []
+    for inv in (first, second, first, second, third):
+        _, counts = await inv.apply(Category.CMDB_EXPORT, ["hostname", "ip_address"],
+                                    ["web-01.corp.example", "10.0.0.1"])
+        created.append(counts["assets_created"])
+    # The same identifiers, one asset per tenant: each re-import found its own tenant's.
+    assert created == [1, 1, 0, 0, 1]
+    ids = [inv.tenant.engagement_id for inv in (first, second, third)]
+    async with db.connection() as conn:
+        numbers = [await conn.fetchval("SELECT tenant_no FROM tenants WHERE engagement_id = $1", i) for i in ids]
+        keyed = {tuple(r) for r in await conn.fetch(
+            "SELECT DISTINCT engagement_id, tenant_no FROM asset_identifiers WHERE engagement_id = ANY($1)", ids)}
+    assert numbers[1] == numbers[0] + 1 and numbers[2] == numbers[1] + 1
+    assert keyed == set(zip(ids, numbers, strict=True))

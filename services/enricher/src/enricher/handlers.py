@@ -19,7 +19,7 @@ from contracts import (
 from tributary_runtime import flow_control, staging
 from tributary_runtime.consumer import Inbound, Unit
 
-from . import inventory, planner_statistics
+from . import inventory, planner_statistics, tenants
 from .policy import policy_for
 from .revert import is_reverted, revert_import
 
@@ -69,6 +69,9 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
     attempt = await staging.attempt_of(unit.conn, marker.import_id)
     a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system,
                              marker.payload.valid_count)
+    # Before the ANALYZEs below, whose locks another apply of a new tenant may wait for while this
+    # one waits for that apply's numbering of it (tenants.ensure).
+    await tenants.ensure(unit.conn, a.client_account_id, a.engagement_id)
     await staging.refresh_statistics(unit.conn, marker.import_id, marker.payload.valid_count,
                                      marker.payload.batch_count)
     await planner_statistics.refresh_if_stale(unit.conn, marker.payload.valid_count,

@@ -36,5 +36,10 @@ ON CONFLICT DO NOTHING
 
 
 async def ensure(conn: asyncpg.Connection, client_account_id: uuid.UUID, engagement_id: uuid.UUID) -> None:
-    """Number the tenant unless it is. Before anything of it is applied: its identifiers need it."""
+    """Number the tenant unless it is. Before anything of it is applied: its identifiers need it.
+
+    A new tenant's row stays locked until the transaction that numbers it ends: a second first
+    apply of the same tenant waits here for the first to commit (or roll back and leave the
+    number to it). So a phase numbers its tenant before it takes any lock such an apply may hold.
+    """
     await conn.execute(_ENSURE, client_account_id, engagement_id)

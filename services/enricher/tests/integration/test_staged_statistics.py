@@ -26,14 +26,17 @@ from .test_set_based import stage
 _TABLES = ("staged_rows", "staged_batches")
 
 
-async def enrich(db: Database, producer: AIOKafkaProducer, rows: int) -> int:
-    """Stage ``rows`` CMDB rows as one validated batch and enrich them; returns the assets created."""
-    tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
-    import_id = uuid.uuid4()
-    marker = Envelope.wrap(
+def _marker(tenant: Tenant, import_id: uuid.UUID, rows: int) -> Envelope[ValidationCompleted]:
+    return Envelope.wrap(
         ValidationCompleted(category=Category.CMDB_EXPORT, verdict="completed", record_count=rows, valid_count=rows,
                             invalid_count=0, batch_count=1, checksum="-"),
         tenant=tenant, import_id=import_id, flow_id=uuid.uuid4(), producer="test", occurred_at=T0)
+
+
+async def enrich(db: Database, producer: AIOKafkaProducer, rows: int) -> int:
+    """Stage ``rows`` CMDB rows as one validated batch and enrich them; returns the assets created."""
+    import_id = uuid.uuid4()
+    marker = _marker(Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4()), import_id, rows)
     async with db.transaction() as conn:
         await stage(conn, import_id, Category.CMDB_EXPORT, rows)
         unit = Unit(conn=conn, producer=producer, group_id="test")
@@ -53,12 +56,6 @@ async def test_a_large_enrichment_analyzes_the_staging_tables_that_do_not_know_i
             after = {t: await last_analyzed(conn, t) for t in _TABLES}
         assert all((after[t] > before[t]) is analyzes for t in _TABLES), (rows, before, after)
 
-
-def _marker(tenant: Tenant, import_id: uuid.UUID, rows: int) -> Envelope[ValidationCompleted]:
-    return Envelope.wrap(
-        ValidationCompleted(category=Category.CMDB_EXPORT, verdict="completed", record_count=rows, valid_count=rows,
-                            invalid_count=0, batch_count=1, checksum="-"),
-        tenant=tenant, import_id=import_id, flow_id=uuid.uuid4(), producer="test", occurred_at=T0)
 
 
 async def test_a_new_tenants_second_first_enrichment_waits_for_its_number_before_it_analyzes(

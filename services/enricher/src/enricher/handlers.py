@@ -69,8 +69,8 @@ async def enrich(unit: Unit, marker: Envelope[ValidationCompleted]) -> None:
     attempt = await staging.attempt_of(unit.conn, marker.import_id)
     a = await _apply_context(unit, marker, Category(marker.payload.category), marker.payload.source_system,
                              marker.payload.valid_count)
-    # Before the ANALYZEs below, whose locks another apply of a new tenant may wait for while this
-    # one waits for that apply's numbering of it (tenants.ensure).
+    # Numbered before the ANALYZEs below: an apply that waits for another's numbering of the same
+    # new tenant must not hold their locks, which the other may take next (a deadlock).
     await tenants.ensure(unit.conn, a.client_account_id, a.engagement_id)
     await staging.refresh_statistics(unit.conn, marker.import_id, marker.payload.valid_count,
                                      marker.payload.batch_count)

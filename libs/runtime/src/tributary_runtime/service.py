@@ -154,8 +154,10 @@ async def database_reachable(res: Resources) -> bool:
 
 async def run_service(settings: ServiceSettings, *, name: str, schema: str, consumer: ConsumerSpec | None = None,
                       routers: tuple[APIRouter, ...] = (),
-                      on_start: Callable[[Resources], Awaitable[None]] | None = None) -> None:
-    """Open the service's resources, then run its consumer and HTTP app until stopped."""
+                      on_start: Callable[[Resources], Awaitable[None]] | None = None,
+                      background: tuple[Callable[[Resources], Task], ...] = ()) -> None:
+    """Open the service's resources, then run its consumer, HTTP app and ``background`` tasks
+    (each built from the resources) until stopped."""
     configure_logging(settings, name)
     async with open_resources(settings, schema, name) as res:
         if on_start is not None:
@@ -165,7 +167,7 @@ async def run_service(settings: ServiceSettings, *, name: str, schema: str, cons
         app.state.settings = settings
         keyring = KeyRing(settings)
         app.state.keyring = keyring
-        tasks: list[Task] = [keyring.run]
+        tasks: list[Task] = [keyring.run, *(build(res) for build in background)]
         event_consumer = None
         if consumer is not None:
             event_consumer = EventConsumer(

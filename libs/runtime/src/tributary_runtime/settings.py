@@ -86,6 +86,12 @@ class ServiceSettings(BaseSettings):
     # least one message): a poll of 500 bulk batches (1,000 rows each) decoded at once held
     # 584 MB in the enricher during a 1M-row import.
     max_transaction_bytes: int = Field(default=8 * 1024 * 1024, ge=1)
+    # Staged rows of an import whose phase is over for good (not waiting, held or failed) are
+    # deleted this many days after it finished (tributary_runtime.retention); the validator keeps
+    # the rows with errors. Each service that stages looks every ``staged_rows_purge_interval_s``
+    # seconds; 0 never looks, and keeps every staged row for as long as the database.
+    staged_rows_retention_days: float = Field(default=30.0, ge=0)
+    staged_rows_purge_interval_s: float = Field(default=3600.0, ge=0)
     # A message whose handler keeps failing goes to the DLQ after this many attempts.
     handler_max_attempts: int = 3
     handler_retry_backoff_s: float = 0.2

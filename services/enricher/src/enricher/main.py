@@ -4,6 +4,7 @@ and the inventory API."""
 from __future__ import annotations
 
 from contracts import Phase, topics
+from tributary_runtime import retention
 from tributary_runtime.service import ConsumerSpec, run_service
 
 from . import SCHEMA
@@ -21,4 +22,5 @@ async def serve(settings: EnricherSettings) -> None:
                             on_dead_letter=ON_DEAD_LETTER, sequenced=True,
                             # rows applied to the inventory, counted per import when its enrichment commits
                             rows_from={"EnrichmentCompleted": ("rows_applied", "applied")})
-    await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer, routers=ROUTERS)
+    await run_service(settings, name="enricher", schema=SCHEMA, consumer=consumer, routers=ROUTERS,
+                      background=(retention.purger(),))

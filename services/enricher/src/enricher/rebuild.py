@@ -47,8 +47,10 @@ SPEC = RebuildSpec(
         # created_at / finished_at are now() at staging time. attempt counts how often the live phase ran: a
         # fault outside the log (the database refusing a write) fails an attempt live, the retry's succeeds,
         # and the replay succeeds at its first. The inventory it leaves is the same, and is verified.
-        TableCheck("staged_imports", key=("import_id",), exclude=("created_at", "finished_at", "attempt"),
-                   group="client_account_id"),
+        # rows_purged_at: when the retention deleted the rows (tributary_runtime.retention), a matter of
+        # the clock; the rebuild stages the rows again, and its own retention deletes them in their turn.
+        TableCheck("staged_imports", key=("import_id",),
+                   exclude=("created_at", "finished_at", "attempt", "rows_purged_at"), group="client_account_id"),
         # Pauses and resumes seen per import (from FlowPaused / FlowResumed events); updated_at is now().
         TableCheck("flow_control", key=("import_id",), exclude=("updated_at",), group="client_account_id",
                    optional=True),

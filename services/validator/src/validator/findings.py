@@ -99,6 +99,12 @@ async def iter_issues(conn: asyncpg.Connection, import_id: uuid.UUID, *, severit
             yield row
 
 
+# The staged rows ``iter_failed_rows`` returns: they outlive the retention of the other staged rows
+# (tributary_runtime.retention), so the download works for as long as the findings exist.
+FAILED_ROW = ("EXISTS (SELECT 1 FROM row_issues e WHERE e.import_id = r.import_id AND e.row_number = r.row_number"
+              " AND e.severity = 'error')")
+
+
 async def iter_failed_rows(conn: asyncpg.Connection, import_id: uuid.UUID) -> AsyncIterator[asyncpg.Record]:
     """Every row with at least one error, as uploaded, with its error messages in column order."""
     async with conn.transaction():

@@ -4,10 +4,11 @@ and the findings API."""
 from __future__ import annotations
 
 from contracts import Phase, topics
+from tributary_runtime import retention
 from tributary_runtime.resources import Resources
 from tributary_runtime.service import ConsumerSpec, run_service
 
-from . import SCHEMA
+from . import SCHEMA, findings
 from .api import issues, policies
 from .handlers import EVENT_TYPES, ON_DEAD_LETTER, ValidatorHandler
 from .llm_usage import PgUsageLedger
@@ -27,4 +28,5 @@ async def serve(settings: ValidatorSettings) -> None:
                             on_dead_letter=ON_DEAD_LETTER, sequenced=True,
                             # rows validated (valid or not), counted per import when its validation commits
                             rows_from={"ValidationCompleted": ("record_count", "validated")})
-    await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer, routers=ROUTERS)
+    await run_service(settings, name="validator", schema=SCHEMA, consumer=consumer, routers=ROUTERS,
+                      background=(retention.purger(keep=findings.FAILED_ROW),))

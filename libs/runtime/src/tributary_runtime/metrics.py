@@ -175,7 +175,13 @@ ROWS_PROCESSED = Counter(
     "the stage's transaction commits, per import.",
     ("stage",))
 
-for _metric in (EVENTS_CONSUMED, EVENTS_PRODUCED, BATCH_SECONDS, CONSUMER_LAG, DEAD_LETTERS, ROWS_PROCESSED):
+STAGED_ROWS_PURGED = Counter(
+    "tributary_staged_rows_purged_total",
+    "Staged rows of finished imports deleted once their retention passed (tributary_runtime.retention); "
+    "counted when each import's deletion commits.")
+
+for _metric in (EVENTS_CONSUMED, EVENTS_PRODUCED, BATCH_SECONDS, CONSUMER_LAG, DEAD_LETTERS, ROWS_PROCESSED,
+                STAGED_ROWS_PURGED):
     REGISTRY.register(_metric)
 
 

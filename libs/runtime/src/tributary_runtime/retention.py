@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from . import metrics
 from .db import Database
 from .resources import Resources
 from .service import Task
@@ -73,7 +74,9 @@ async def purge_next(db: Database, finished_before: datetime, keep: str | None =
         status = await conn.execute(
             "DELETE FROM staged_rows r WHERE r.import_id = $1" + (f" AND NOT ({keep})" if keep else ""), import_id)
         await conn.execute("UPDATE staged_imports SET rows_purged_at = now() WHERE import_id = $1", import_id)
-    return Purged(import_id, int(status.split()[-1]))
+    purged = Purged(import_id, int(status.split()[-1]))
+    metrics.STAGED_ROWS_PURGED.inc(purged.rows)
+    return purged
 
 
 async def purge_due(db: Database, finished_before: datetime, keep: str | None = None,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import pytest
 
-from tributary_runtime import retention, staging
+from tributary_runtime import metrics, retention, staging
 from tributary_runtime.db import Database
 from tributary_runtime.resources import Resources
 from tributary_runtime.settings import ServiceSettings
@@ -72,9 +72,11 @@ async def test_only_sets_finished_for_good_before_the_cutoff_lose_their_rows_and
     held = await staged_set(db, staging.HELD, None)
     waiting = await staged_set(db, "staging", None)
 
+    counted = metrics.STAGED_ROWS_PURGED.value()
     purged = await retention.purge_due(db, await cutoff(db, 30))
 
     assert purged == [retention.Purged(older, 20), retention.Purged(old, 30)]  # oldest first
+    assert metrics.STAGED_ROWS_PURGED.value() - counted == 50
     assert await counts(db, old) == (0, 3, True)
     assert await counts(db, older) == (0, 2, True)
     for kept in (recent, failed, held, waiting):

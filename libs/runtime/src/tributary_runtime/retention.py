@@ -97,9 +97,8 @@ def purger(keep: str | None = None) -> Callable[[Resources], Task]:
     """The background task of a service that stages: ``purge_due`` every
     ``staged_rows_purge_interval_s`` (off at 0), for sets finished ``staged_rows_retention_days`` ago."""
     def build(res: Resources) -> Task:
-        settings: ServiceSettings = res.settings
-
         async def run(stop: asyncio.Event) -> None:
+            settings: ServiceSettings = res.settings
             interval = settings.staged_rows_purge_interval_s
             while interval > 0 and not stop.is_set():
                 with contextlib.suppress(TimeoutError):  # the first pass waits too: start-up stays light

@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import random
 import shlex
 import signal
 import socket
@@ -68,9 +69,43 @@ class StackState:
 # --------------------------------------------------------------------------- helpers
 
 
+# Ports handed out by this process: never twice, even once the first taker has let it go.
+_HANDED_OUT: set[int] = set()
+# How far below the ephemeral range listening ports are picked.
+_BELOW_EPHEMERAL = 12_000
+
+
+def _ephemeral_low() -> int:
+    """The lowest local port the kernel gives outgoing connections (Linux's default range starts at 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port on 127.0.0.1 that was free a moment ago, for a server to listen on.
+
+    Picked below the ephemeral range: a port the kernel chose there (``bind`` to port 0) can be
+    given to any outgoing connection (to the database, the broker) before the server binds it,
+    which then fails with "address already in use" (seen: a service of the fault test's stack,
+    started nine seconds after its port was picked). Below the range only another listener can
+    take it.
+    """
+    low = _ephemeral_low()
+    candidates = list(range(max(1024, low - _BELOW_EPHEMERAL), low))
+    random.shuffle(candidates)
+    for port in candidates[:500]:
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # all taken: any port the kernel has
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
 

@@ -148,6 +148,9 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
     new_identifiers = (reconciliation.identifiers_in_key_order("inserted") if in_key_order else
                        f"SELECT k.kind, k.value, a.asset_id FROM inserted a"
                        f" CROSS JOIN LATERAL {reconciliation.IDENTIFIER_VALUES} WHERE k.value IS NOT NULL")
+    source_key = reconciliation.source_key("a.source", "$7", "a.external_id")
+    if in_key_order:
+        source_key = reconciliation.in_key_collation(source_key)
     return await conn.fetchval(
         f"""
         WITH cur AS (
@@ -186,7 +189,7 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
             SELECT {tenants.number("$2::uuid", "$3::uuid")}, $2::uuid, $3::uuid, n.kind, n.value, n.asset_id FROM (
                 {new_identifiers}
                 UNION ALL
-                (SELECT 'source_key', {reconciliation.source_key("a.source", "$7", "a.external_id")}, a.asset_id
+                (SELECT 'source_key', {source_key}, a.asset_id
                  FROM inserted a WHERE a.external_id IS NOT NULL {"ORDER BY 2" if in_key_order else ""})
             ) n(kind, value, asset_id)
         )

@@ -99,3 +99,35 @@ def test_upgrading_numbers_the_tenants_by_their_first_asset_and_keys_the_identif
     assert key_and_numbers() == (["tenant_no", "kind", "value", "asset_id"], [(earlier[0], 1), (later[0], 2)])
     command.downgrade(migrations, "0011")
     assert key_and_numbers() == (["client_account_id", "engagement_id", "kind", "value", "asset_id"], [])
+
+
+def test_upgrading_puts_the_identifiers_key_in_byte_order_and_downgrading_restores_the_database_collation(
+        empty_database_url: str, migrations: Config) -> None:
+    command.upgrade(migrations, "0013")
+    tenant, engagement, asset = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    held = {("host", "web-01"), ("ip", "10.0.0.1"), ("serial", "SN-Ä1")}
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("SET search_path = enricher")
+        conn.execute("INSERT INTO tenants (client_account_id, engagement_id) VALUES (%s, %s)", (tenant, engagement))
+        for kind, value in held:
+            conn.execute("INSERT INTO asset_identifiers (tenant_no, client_account_id, engagement_id, kind, value,"
+                         " asset_id) SELECT tenant_no, %s, %s, %s, %s, %s FROM tenants", (tenant, engagement, kind,
+                                                                                            value, asset))
+
+    def collations_and_rows() -> tuple[dict[str, str | None], set[tuple[str, str]]]:
+        with psycopg.connect(empty_database_url) as conn:
+            collations = {r[0]: r[1] for r in conn.execute(
+                "SELECT column_name, collation_name FROM information_schema.columns"
+                " WHERE table_schema = 'enricher' AND table_name = 'asset_identifiers'"
+                " AND column_name IN ('kind', 'value')")}
+            rows = {tuple(r) for r in conn.execute("SELECT kind, value FROM enricher.asset_identifiers")}
+            # The primary key still finds each identifier by equality.
+            for kind, value in held:
+                assert conn.execute("SELECT count(*) FROM enricher.asset_identifiers WHERE kind = %s AND value = %s",
+                                    (kind, value)).fetchone() == (1,)
+        return collations, rows
+
+    command.upgrade(migrations, "0014")
+    assert collations_and_rows() == ({"kind": "C", "value": "C"}, held)
+    command.downgrade(migrations, "0013")
+    assert collations_and_rows() == ({"kind": None, "value": None}, held)

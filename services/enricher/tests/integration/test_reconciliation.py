@@ -18,6 +18,7 @@ CMDB import names it, and is one again when that import is reverted.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -281,6 +282,28 @@ async def test_a_revert_that_removes_assets_removes_their_identifiers(db: Databa
                                        " AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.asset_id = i.asset_id)",
                                        inv.tenant.client_account_id)
     assert dangling == 0
+
+
+async def test_a_large_imports_identifiers_are_sorted_in_the_collation_of_their_key(db: Database) -> None:
+    # Sorted in another collation they would reach the insert in the key's order all the same
+    # (byte order and the database's "C.UTF-8" agree), only slower: without abbreviated keys, each
+    # comparison through the C library.
+    async with db.transaction() as conn:
+        key = {r["column_name"]: r["collation_name"] for r in await conn.fetch(
+            "SELECT column_name, collation_name FROM information_schema.columns WHERE table_schema = $1"
+            " AND table_name = 'asset_identifiers' AND column_name IN ('kind', 'value')", SCHEMA)}
+        await conn.execute("CREATE TEMP TABLE created (LIKE assets)")
+        plan = await conn.fetchval("EXPLAIN (FORMAT JSON, VERBOSE) "
+                                   + reconciliation.identifiers_in_key_order("created"))
+    sort_keys = []
+    nodes = [(json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        sort_keys.extend(node.get("Sort Key", []))
+        nodes.extend(node.get("Plans", []))
+    assert key == {"kind": "C", "value": "C"}
+    assert len(sort_keys) == len(reconciliation.IDENTIFIER_KINDS)
+    assert all(k.endswith('COLLATE "C"') for k in sort_keys), sort_keys
 
 
 @pytest.mark.parametrize("large_from", [inventory.IDENTIFIERS_IN_KEY_ORDER_FROM, 0],

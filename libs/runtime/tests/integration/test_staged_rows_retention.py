@@ -175,3 +175,21 @@ async def test_a_failed_pass_is_logged_and_the_next_one_goes_on(db: Database, st
     assert await counts(db, due) == (1, 3, True)  # the next pass, with the service's condition
     stop.set()
     await asyncio.wait_for(task, 2)
+
+
+async def test_a_pass_run_now_takes_its_own_retention_and_keeps_what_the_service_keeps(
+        db: Database, stack_env: dict[str, str]) -> None:
+    settings = ServiceSettings(database_url=stack_env["DATABASE_URL"],
+                               kafka_bootstrap_servers=stack_env["KAFKA_BOOTSTRAP_SERVERS"])
+    two_days = await staged_set(db, "validated", 2)
+    just_now = await staged_set(db, "applied", 0.0001)
+    failed = await staged_set(db, staging.FAILED, 2)
+
+    # Within the service's 30 days, yet older than the one asked for.
+    assert await retention.purge_now(settings, db.schema, 1, keep="r.row_number = 2") == [
+        retention.Purged(two_days, 29)]
+    assert await counts(db, two_days) == (1, 3, True)
+    assert await counts(db, just_now) == (30, 3, False)
+    # 0: every import finished before the pass.
+    assert await retention.purge_now(settings, db.schema, 0) == [retention.Purged(just_now, 30)]
+    assert await counts(db, failed) == (30, 3, False)

@@ -142,12 +142,12 @@ def test_batcher_bounds_batches_and_checksums_them() -> None:
 
 def _reference_batches(records: list[dict[str, object]], max_rows: int, max_bytes: int) -> list[tuple]:
     """Batches as the size rule defines them: a batch closes at ``max_rows`` rows or once the sum over
-    its rows of len(str(value)) + len(key) + 6 per cell reaches ``max_bytes``; its columns are the
-    keys of its rows in first-seen order, a missing cell None."""
+    its rows of len(str(value)) + len(key) + 6 per cell (an empty or false value's length 0) reaches
+    ``max_bytes``; its columns are the keys of its rows in first-seen order, a missing cell None."""
     out, pending, size = [], [], 0
     for n, record in enumerate(records, start=1):
         pending.append((n, record))
-        size += sum(len(str(v)) + len(k) + 6 for k, v in record.items())
+        size += sum((len(str(v)) if v else 0) + len(k) + 6 for k, v in record.items())
         if len(pending) >= max_rows or size >= max_bytes:
             out.append(pending)
             pending, size = [], 0
@@ -160,15 +160,18 @@ def _reference_batches(records: list[dict[str, object]], max_rows: int, max_byte
     return batches
 
 
-def test_batcher_columns_and_byte_bounds_follow_each_batchs_rows() -> None:
+@pytest.mark.parametrize("first_number_at", [0, 300, None], ids=["numbers-throughout", "numbers-later", "text-only"])
+def test_batcher_columns_and_byte_bounds_follow_each_batchs_rows(first_number_at: int | None) -> None:
     import random
 
     rng = random.Random(7)
     keys = ["hostname", "ip_address", "owner", "location", "ip_addresses"]
     records = []
-    for _ in range(500):
+    for n in range(500):
         chosen = rng.sample(keys, rng.randint(1, len(keys))) if rng.random() < 0.2 else keys[:3]
-        records.append({k: rng.choice([None, 7, 2.5, True, "x" * rng.randint(0, 40)]) for k in chosen})
+        numbers = first_number_at is not None and n >= first_number_at
+        values = [None, 7, 0, 2.5, True, False] if numbers else [None, "", "x"]
+        records.append({k: rng.choice([*values, "x" * rng.randint(0, 40)]) for k in chosen})
     batcher = RecordBatcher("cmdb_export", max_rows=37, max_bytes=2000)
     out = [b for n, r in enumerate(records, start=1) if (b := batcher.add(n, r)) is not None]
     out.append(batcher.flush())

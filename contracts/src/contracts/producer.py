@@ -57,6 +57,8 @@ class RecordBatcher:
         self._batch_columns: dict[str, None] = {}
         self._keys: frozenset[str] = frozenset()
         self._key_bytes = 0
+        # Whether every cell so far was text or None (``_text_size``).
+        self._text_cells = True
 
     def add(self, row_number: int, record: Mapping[str, Cell]) -> RecordBatch | ValidatedBatch | None:
         self._pending.append((row_number, record))
@@ -66,10 +68,23 @@ class RecordBatcher:
             for key in record:
                 self._batch_columns.setdefault(key, None)
                 self.columns_seen.setdefault(key, None)
-        self._pending_bytes += sum(map(len, map(str, record.values()))) + self._key_bytes
+        self._pending_bytes += self._size(record.values()) + self._key_bytes
         if len(self._pending) >= self.max_rows or self._pending_bytes >= self.max_bytes:
             return self.flush()
         return None
+
+    def _size(self, values: Any) -> int:
+        """The cells' length as text, an empty or false one (None, "", 0) as nothing: what a batch's
+        size is bounded by. A row's keys are counted with it (``_key_bytes``), though a batch names
+        its columns once, so the bound is never short of the bytes sent. Text is measured as it
+        is: converting each cell to text was half of batching a parsed file's rows. Once a cell
+        is anything else (a number), each is converted, as the same rule has it."""
+        if self._text_cells:
+            try:
+                return sum(map(len, filter(None, values)))
+            except TypeError:
+                self._text_cells = False
+        return sum(map(len, map(str, filter(None, values))))
 
     def flush(self) -> RecordBatch | ValidatedBatch | None:
         if not self._pending:

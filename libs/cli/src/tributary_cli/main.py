@@ -253,13 +253,13 @@ def purge_staged_rows(
     if unknown:
         raise usage(f"No staging service named {', '.join(unknown)}.", "use --service validator or --service enricher")
     env = os.environ | _stack_env()
-    failed = 0
-    for name in dict.fromkeys(service):
+    codes = []
+    for name in dict.fromkeys(service):  # each service's pass, whether or not the one before failed
         argv = [sys.executable, "-m", f"{name}.purge"]
         argv += ["--older-than-days", repr(older_than_days)] if older_than_days is not None else []
         argv += ["--json"] if as_json else []
-        failed = failed or subprocess.run(argv, env=env).returncode
-    raise typer.Exit(failed)
+        codes.append(subprocess.run(argv, env=env).returncode)
+    raise typer.Exit(next((code for code in codes if code), 0))
 
 
 @app.command("replay")

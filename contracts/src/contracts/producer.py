@@ -57,7 +57,7 @@ class RecordBatcher:
         self._batch_columns: dict[str, None] = {}
         self._keys: frozenset[str] = frozenset()
         self._key_bytes = 0
-        # Whether every cell so far was text or None (``_text_size``).
+        # Whether every cell so far was text or None (``_size``).
         self._text_cells = True
 
     def add(self, row_number: int, record: Mapping[str, Cell]) -> RecordBatch | ValidatedBatch | None:

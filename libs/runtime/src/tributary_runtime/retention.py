@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from . import metrics
 from .db import Database
 from .resources import Resources
@@ -156,7 +158,10 @@ def command(service: str, schema: str, keep: str | None = None, argv: list[str] 
     days = settings.staged_rows_retention_days if args.older_than_days is None else args.older_than_days
     if days < 0:
         parser.error(f"--older-than-days must be 0 or more, not {days:g}")
-    purged = asyncio.run(purge_now(settings, schema, days, keep))
+    try:
+        purged = asyncio.run(purge_now(settings, schema, days, keep))
+    except (OSError, asyncpg.PostgresError) as exc:  # the database away or refusing: one line, not a traceback
+        parser.exit(1, f"{service}: staged rows not purged: {type(exc).__name__}: {exc}\n")
     report = {"service": service, "older_than_days": days, "imports": len(purged),
               "rows": sum(p.rows for p in purged), "import_ids": [str(p.import_id) for p in purged]}
     if args.json:

@@ -193,3 +193,14 @@ async def test_a_pass_run_now_takes_its_own_retention_and_keeps_what_the_service
     # 0: every import finished before the pass.
     assert await retention.purge_now(settings, db.schema, 0) == [retention.Purged(just_now, 30)]
     assert await counts(db, failed) == (30, 3, False)
+
+
+def test_a_pass_run_now_against_an_unreachable_database_says_so_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:9/tributary")
+    with pytest.raises(SystemExit) as exited:
+        retention.command("validator", "validator", argv=["--older-than-days", "0"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("validator: staged rows not purged: ") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

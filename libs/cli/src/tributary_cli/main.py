@@ -37,14 +37,15 @@ DEMO_TENANT = Tenant(client_account_id=uuid.UUID("00000000-0000-4000-8000-000000
                      engagement_id=uuid.UUID("00000000-0000-4000-8000-000000000002"))
 
 
-def _stack_env() -> dict[str, str]:
+def _stack_env(needs: tuple[str, ...] = ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")) -> dict[str, str]:
+    """The dev stack's settings, overridden by the environment's; ``needs``: those the command uses."""
     env = devstack.load_env(STATE_DIR)
     for key in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
         if os.environ.get(key):
             env[key] = os.environ[key]
-    if not env.get("DATABASE_URL") or not env.get("KAFKA_BOOTSTRAP_SERVERS"):
-        raise usage("No broker or database configured.",
-                    "run `tributary dev up` first, or set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS")
+    if not all(env.get(key) for key in needs):
+        raise usage("No broker or database configured." if len(needs) > 1 else "No database configured.",
+                    f"run `tributary dev up` first, or set {' and '.join(needs)}")
     return env
 
 
@@ -252,7 +253,7 @@ def purge_staged_rows(
     unknown = sorted(set(service) - set(STAGING_SERVICES))
     if unknown:
         raise usage(f"No staging service named {', '.join(unknown)}.", "use --service validator or --service enricher")
-    env = os.environ | _stack_env()
+    env = os.environ | _stack_env(needs=("DATABASE_URL",))  # no broker: a pass only deletes rows
     codes = []
     for name in dict.fromkeys(service):  # each service's pass, whether or not the one before failed
         argv = [sys.executable, "-m", f"{name}.purge"]

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from tributary_cli import main
 from tributary_cli.main import app
 
 ENV = {"DATABASE_URL": "postgresql://postgres@127.0.0.1:9/none", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
@@ -39,10 +41,21 @@ def test_each_service_runs_its_own_pass_even_when_one_fails_and_the_failure_is_t
     assert all(env["DATABASE_URL"] == ENV["DATABASE_URL"] for _, env in runs)
 
 
-def test_one_service_and_the_services_own_retention(runs: list[tuple[list[str], dict[str, str]]]) -> None:
-    result = CliRunner().invoke(app, ["purge-staged-rows", "--service", "enricher"], env=ENV)
-    assert result.exit_code == 0
+def test_one_service_and_the_services_own_retention_with_no_broker_configured(
+        runs: list[tuple[list[str], dict[str, str]]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(main, "STATE_DIR", tmp_path)  # no dev stack's settings either
+    only_database = {"DATABASE_URL": ENV["DATABASE_URL"], "KAFKA_BOOTSTRAP_SERVERS": ""}
+    result = CliRunner().invoke(app, ["purge-staged-rows", "--service", "enricher"], env=only_database)
+    assert result.exit_code == 0, result.output
     assert [argv for argv, _ in runs] == [[sys.executable, "-m", "enricher.purge"]]
+
+
+def test_no_database_is_refused_before_anything_runs(runs: list[tuple[list[str], dict[str, str]]],
+                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(main, "STATE_DIR", tmp_path)
+    result = CliRunner().invoke(app, ["purge-staged-rows"], env={"DATABASE_URL": "", "KAFKA_BOOTSTRAP_SERVERS": ""})
+    assert result.exit_code != 0 and "No database configured" in result.output
+    assert runs == []
 
 
 def test_a_negative_age_or_another_service_is_refused_before_anything_runs(

@@ -1,5 +1,6 @@
 """The consumer loop against the real broker and PostgreSQL: a backend terminated mid-transaction,
-a poison message, and an import's later events parked behind its dead letter."""
+a poison message, an import's later events parked behind its dead letter, and other consumers'
+events stored as consumed without a transaction each."""
 
 from __future__ import annotations
 
@@ -124,9 +125,23 @@ async def consumed_up_to(stack: Stack, offset: int) -> None:
     await until(reached, f"the stored offset to reach {offset}")
 
 
-def consumer(stack: Stack, handler: Recorder, *, sequenced: bool = False) -> EventConsumer:
-    return EventConsumer(settings=stack.settings, db=stack.db, producer=stack.producer, group_id=GROUP,
-                         topics=(stack.topic,), handler=handler, sequenced=sequenced)
+def consumer(stack: Stack, handler: Recorder, *, sequenced: bool = False,
+             event_types: Iterable[str] | None = None, settings: ServiceSettings | None = None) -> EventConsumer:
+    return EventConsumer(settings=settings or stack.settings, db=stack.db, producer=stack.producer, group_id=GROUP,
+                         topics=(stack.topic,), handler=handler, sequenced=sequenced, event_types=event_types)
+
+
+def counting_transactions(db: Database) -> list[float]:
+    """Make ``db`` note the time each transaction it opens starts; returns the list it fills."""
+    opened: list[float] = []
+    transaction = db.transaction
+
+    def counted() -> object:
+        opened.append(time.monotonic())
+        return transaction()
+
+    db.transaction = counted  # type: ignore[method-assign]
+    return opened
 
 
 async def effects(stack: Stack) -> list[tuple[uuid.UUID, str]]:
@@ -257,3 +272,66 @@ async def test_two_transactions_claiming_a_new_partition_take_turns(stack: Stack
 async def _claim_in_transaction(conn: asyncpg.Connection, topic: str) -> int | None:
     async with conn.transaction():
         return await offsets.claim(conn, GROUP, topic, 0)
+
+
+async def test_other_consumers_events_are_stored_as_consumed_about_once_a_second(stack: Stack) -> None:
+    """Twenty polls holding only events of a type this consumer does not handle open about one
+    transaction a second between them, not one each; its own events still commit at once, with
+    whatever others' events came before them; a stop stores what is left."""
+    import_id = uuid.uuid4()
+    handler = Recorder()
+    opened = counting_transactions(stack.db)
+    stop = asyncio.Event()
+    # One message per poll: twenty batches.
+    retries_only = consumer(stack, handler, event_types={"PhaseRetryRequested"},
+                            settings=stack.settings.model_copy(update={"max_poll_records": 1}))
+    task = asyncio.create_task(retries_only.run(stop))
+    try:
+        started = time.monotonic()
+        await publish(stack, [progress(import_id, n) for n in range(20)])
+        await consumed_up_to(stack, 20)
+        elapsed = time.monotonic() - started
+        assert handler.calls == []
+        # One transaction per batch would be about twenty. At most one per started second, plus
+        # the one the first claim of the partition may need.
+        assert len(opened) <= int(elapsed / EventConsumer.OTHERS_STORED_EVERY_S) + 2, (len(opened), elapsed)
+
+        request = retry(import_id)
+        await publish(stack, [progress(import_id, 20), request])
+        await consumed_up_to(stack, 22)
+        assert await effects(stack) == [(request.event_id, "PhaseRetryRequested")]
+
+        before = len(opened)
+        await publish(stack, [progress(import_id, 21), progress(import_id, 22)])
+        await until(lambda: _positioned(retries_only, 24), "the consumer to fetch offsets 22 and 23")
+    finally:
+        stop.set()
+        await task
+    # Stopped before a second had passed: the close stored them.
+    assert await stored_offset(stack) == 24
+    assert len(opened) == before + 1
+
+
+async def test_other_consumers_events_never_move_a_stored_offset_back(stack: Stack) -> None:
+    """A run of others' events is stored only where the stored offset lies within it: a new
+    owner of the partition that went further keeps its offset."""
+    import_id = uuid.uuid4()
+    await publish(stack, [progress(import_id, n) for n in range(3)])
+    stop = asyncio.Event()
+    retries_only = consumer(stack, Recorder(), event_types={"PhaseRetryRequested"})
+    task = asyncio.create_task(retries_only.run(stop))
+    try:
+        await consumed_up_to(stack, 3)
+        await publish(stack, [progress(import_id, 3), progress(import_id, 4)])
+        await until(lambda: _positioned(retries_only, 5), "the consumer to fetch offsets 3 and 4")
+        # Another instance of the group stored further meanwhile.
+        await stack.admin.execute("UPDATE consumer_offsets SET next_offset = 40 WHERE group_id = $1", GROUP)
+    finally:
+        stop.set()
+        await task
+    assert await stored_offset(stack) == 40
+
+
+async def _positioned(events_consumer: EventConsumer, offset: int) -> bool:
+    assert events_consumer.consumer is not None
+    return await events_consumer.consumer.position(TopicPartition(events_consumer.topics[0], 0)) >= offset

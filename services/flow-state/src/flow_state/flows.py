@@ -39,14 +39,15 @@ TYPES = {"flow_id": "uuid", "client_account_id": "uuid", "engagement_id": "uuid"
          "records_processed": "int4", "output": "jsonb", "started_at": "timestamptz"}
 
 
-def _insert(table: str, columns: tuple[str, ...], key: str | None = None) -> str:
-    """One statement for any number of rows: each column is an array parameter, unnest()ed into rows.
+def _insert(table: str, columns: tuple[str, ...], key: str | None = None, first: int = 1) -> str:
+    """One statement for any number of rows: each column is an array parameter (numbered from
+    ``first``), unnest()ed into rows.
 
     jsonb columns travel as text[] (JSON the connection's encoder wrote) and are cast per row: an
     array of jsonb would bypass the connection's jsonb codec.
     """
     params = ", ".join(f"${i}::{'text' if TYPES[c] == 'jsonb' else TYPES[c]}[]"
-                       for i, c in enumerate(columns, start=1))
+                       for i, c in enumerate(columns, start=first))
     select = ", ".join(f"{c}::jsonb" if TYPES[c] == "jsonb" else c for c in columns)
     sql = (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}"
            f" FROM unnest({params}) AS r({', '.join(columns)})")
@@ -69,14 +70,48 @@ FLOW_TABLES = (("master_flows", MASTER, UPSERT_MASTER, _JSON["master"]),
                ("processing_steps", STEP, UPSERT_STEP, _JSON["step"]))
 
 
+def _one_statement() -> tuple[str, list[int]]:
+    """The writes of ``save`` as one statement: each flow table's new rows inserted and its loaded
+    rows upserted, then the timeline appended; and which parameters are jsonb columns.
+
+    Data-modifying CTEs all run, to completion, in the statement; the foreign keys are checked at
+    its end, when the masters are in."""
+    parts, json_params, first = [], [], 1
+    for table, columns, _, json_columns in FLOW_TABLES:
+        key = {"master_flows": "flow_id", "child_flows": "id", "processing_steps": "flow_id, step_name"}[table]
+        for name, upsert_key in (("new", None), ("loaded", key)):
+            parts.append(f"{table}_{name} AS ({_insert(table, columns, upsert_key, first)})")
+            json_params += [first - 1 + i for i in json_columns]
+            first += len(columns)
+    json_params += [first - 1 + TIMELINE.index("detail")]
+    return "WITH " + ",\n".join(parts) + "\n" + _insert("flow_timeline", TIMELINE, first=first), json_params
+
+
+SAVE_IN_ONE, _SAVE_JSON = _one_statement()
+# Up to this many flows a batch is written by ``SAVE_IN_ONE``: one round trip instead of one per
+# table and COPY (a COPY is two; a 100-row import's first event wrote its new flow in eight, each
+# later event in five). Past it (a rebuild folds thousands of flows per transaction) COPY's
+# cheaper rows win.
+SAVE_IN_ONE_UP_TO = 50
+
+
 async def _write(conn: asyncpg.Connection, sql: str, rows: list[tuple[Any, ...]], json_columns: list[int]) -> None:
     """Rows (tuples) as one statement: transposed into columns, jsonb columns serialised as the pool does."""
     if not rows:
         return
-    columns = [list(c) for c in zip(*rows, strict=True)]
-    for i in json_columns:
-        columns[i] = [dumps(v) for v in columns[i]]
-    await conn.execute(sql, *columns)
+    await _write_columns(conn, sql, [(len(rows[0]), rows)], json_columns)
+
+
+async def _write_columns(conn: asyncpg.Connection, sql: str, tables: list[tuple[int, list[tuple[Any, ...]]]],
+                         json_params: list[int]) -> None:
+    """Run ``sql``, whose parameters are the columns of each (width, rows) of ``tables``: its rows
+    transposed, or as many empty arrays as it has columns; jsonb columns serialised."""
+    params: list[list[Any]] = []
+    for width, rows in tables:
+        params += [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    for i in json_params:
+        params[i] = [dumps(v) for v in params[i]]
+    await conn.execute(sql, *params)
 
 
 async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
@@ -120,16 +155,24 @@ async def save(conn: asyncpg.Connection, flows: list[Flow], existing: Collection
     """
     created = [f for f in flows if f.flow_id not in existing]
     updated = [f for f in flows if f.flow_id in existing]
+    if len(flows) <= SAVE_IN_ONE_UP_TO:
+        tables: list[tuple[int, list[tuple[Any, ...]]]] = []
+        for (_, columns, _, _), new, loaded in zip(FLOW_TABLES, _rows(created), _rows(updated), strict=True):
+            tables += [(len(columns), new), (len(columns), loaded)]
+        tables.append((len(TIMELINE), _timeline_rows(flows)))
+        await _write_columns(conn, SAVE_IN_ONE, tables, _SAVE_JSON)
+        return
     for (table, columns, _, _), rows in zip(FLOW_TABLES, _rows(created), strict=True):
         await _copy(conn, table, columns, rows)
     for (_, _, upsert, json_columns), rows in zip(FLOW_TABLES, _rows(updated), strict=True):
         await _write(conn, upsert, rows, json_columns)
-    # Appended only, a row per event.
-    await _copy(conn, "flow_timeline", TIMELINE, [
-        (f.flow_id, e["seq"], e["event_id"], e["event_type"], e["phase"], e["producer"], e["occurred_at"],
-         e["detail"])
-        for f in flows for e in f.timeline
-    ])
+    await _copy(conn, "flow_timeline", TIMELINE, _timeline_rows(flows))
+
+
+def _timeline_rows(flows: list[Flow]) -> list[tuple[Any, ...]]:
+    """The timeline rows of ``flows``: appended only, a row per event."""
+    return [(f.flow_id, e["seq"], e["event_id"], e["event_type"], e["phase"], e["producer"], e["occurred_at"],
+             e["detail"]) for f in flows for e in f.timeline]
 
 
 def _rows(flows: list[Flow]) -> tuple[list[tuple[Any, ...]], ...]:

@@ -58,9 +58,11 @@ def _insert(table: str, columns: tuple[str, ...], key: str | None = None, first:
     return f"{sql} ON CONFLICT ({key}) DO UPDATE SET {updates}"
 
 
-UPSERT_MASTER = _insert("master_flows", MASTER, "flow_id")
-UPSERT_CHILD = _insert("child_flows", CHILD, "id")
-UPSERT_STEP = _insert("processing_steps", STEP, "flow_id, step_name")
+# Each flow table's key: what its upsert conflicts on.
+KEYS = {"master_flows": "flow_id", "child_flows": "id", "processing_steps": "flow_id, step_name"}
+UPSERT_MASTER = _insert("master_flows", MASTER, KEYS["master_flows"])
+UPSERT_CHILD = _insert("child_flows", CHILD, KEYS["child_flows"])
+UPSERT_STEP = _insert("processing_steps", STEP, KEYS["processing_steps"])
 _JSON = {name: [i for i, c in enumerate(cols) if TYPES[c] == "jsonb"]
          for name, cols in (("master", MASTER), ("child", CHILD), ("step", STEP))}
 
@@ -78,8 +80,7 @@ def _one_statement() -> tuple[str, list[int]]:
     its end, when the masters are in."""
     parts, json_params, first = [], [], 1
     for table, columns, _, json_columns in FLOW_TABLES:
-        key = {"master_flows": "flow_id", "child_flows": "id", "processing_steps": "flow_id, step_name"}[table]
-        for name, upsert_key in (("new", None), ("loaded", key)):
+        for name, upsert_key in (("new", None), ("loaded", KEYS[table])):
             parts.append(f"{table}_{name} AS ({_insert(table, columns, upsert_key, first)})")
             json_params += [first - 1 + i for i in json_columns]
             first += len(columns)
@@ -145,12 +146,13 @@ async def save(conn: asyncpg.Connection, flows: list[Flow], existing: Collection
     """Write flows and append their timeline entries.
 
     A flow in ``existing`` (loaded in this transaction) is upserted; any other has no row yet and
-    is inserted by COPY, the cheapest way in for client and server alike (a rebuild creates
-    nearly every flow it writes). A flow's ``timeline`` holds only the entries folded since it was
-    loaded (``load`` does not read the timeline back), so every entry is new; one written twice
-    would break the table's primary key, not pass silently.
-    One statement per table however many flows and events the batch holds: a rebuild folds
-    thousands of events per transaction, and a statement per row was most of its time.
+    is inserted: up to ``SAVE_IN_ONE_UP_TO`` flows (a live consumer's batch) all in one statement,
+    more (a rebuild's, which creates nearly every flow it writes) by COPY, the cheapest way in
+    for client and server alike per row. A flow's ``timeline`` holds only the entries folded since
+    it was loaded (``load`` does not read the timeline back), so every entry is new; one written
+    twice would break the table's primary key, not pass silently.
+    At most one statement per table however many flows and events the batch holds: a rebuild
+    folds thousands of events per transaction, and a statement per row was most of its time.
     Each flow appears once in ``flows`` (ON CONFLICT cannot update a row twice in one statement).
     """
     created = [f for f in flows if f.flow_id not in existing]

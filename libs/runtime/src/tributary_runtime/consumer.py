@@ -344,7 +344,7 @@ class EventConsumer:
                     if stored is not None and first <= stored < end:
                         await offsets.store(conn, self.group_id, tp.topic, tp.partition, end)
                         stored_at[tp] = end
-        except TRANSIENT as exc:
+        except Exception as exc:  # nothing waits on these offsets: never a reason to stop consuming
             log.warning("storing the offsets past other consumers' events failed, to be retried: %r", exc)
             for tp, (first, end) in runs.items():
                 self._defer(tp, first, end)

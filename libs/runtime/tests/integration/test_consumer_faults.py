@@ -333,5 +333,33 @@ async def test_other_consumers_events_never_move_a_stored_offset_back(stack: Sta
 
 
 async def _positioned(events_consumer: EventConsumer, offset: int) -> bool:
-    assert events_consumer.consumer is not None
-    return await events_consumer.consumer.position(TopicPartition(events_consumer.topics[0], 0)) >= offset
+    """Whether the consumer has fetched up to ``offset`` (False until it has the partition)."""
+    tp = TopicPartition(events_consumer.topics[0], 0)
+    if events_consumer.consumer is None or tp not in events_consumer.consumer.assignment():
+        return False
+    return await events_consumer.consumer.position(tp) >= offset
+
+
+async def test_a_failed_store_of_other_consumers_offsets_is_tried_again(stack: Stack) -> None:
+    import_id = uuid.uuid4()
+    await publish(stack, [progress(import_id, n) for n in range(3)])
+    failures: list[str] = []
+    transaction = stack.db.transaction
+
+    def failing_once() -> object:
+        if not failures:
+            failures.append("refused")
+            raise ConnectionRefusedError("the database is restarting")
+        return transaction()
+
+    stop = asyncio.Event()
+    retries_only = consumer(stack, Recorder(), event_types={"PhaseRetryRequested"})
+    task = asyncio.create_task(retries_only.run(stop))
+    try:
+        await until(lambda: _positioned(retries_only, 3), "the consumer to fetch offsets 0 to 2")
+        stack.db.transaction = failing_once  # type: ignore[method-assign]
+        await consumed_up_to(stack, 3)
+    finally:
+        stop.set()
+        await task
+    assert failures == ["refused"] and task.exception() is None

@@ -463,12 +463,11 @@ class EventConsumer:
             try:
                 started = time.perf_counter()
                 async with self.db.transaction() as conn:
-                    stored = await offsets.claim(conn, self.group_id, tp.topic, tp.partition)
-                    if stored is not None and message.offset < stored:
+                    if message.offset < await offsets.advance(conn, self.group_id, tp.topic, tp.partition,
+                                                              message.offset + 1):
                         return
                     unit = self._unit(conn)
                     await self._send_dead_letter(unit, message, code, reason)
-                    await offsets.store(conn, self.group_id, tp.topic, tp.partition, message.offset + 1)
                     await unit.flush()
                 event_type = header_value(message.headers, HEADER_EVENT_TYPE) or "unknown"
                 self._committed_unit(tp, message.offset + 1, unit, {(message.topic, event_type): 1}, started)
@@ -500,12 +499,13 @@ class EventConsumer:
     async def _apply(self, tp: TopicPartition, messages: list[Any]) -> None:
         started = time.perf_counter()
         consumed: dict[tuple[str, str], int] = {}
+        end = messages[-1].offset + 1
         async with self.db.transaction() as conn:
-            stored = await offsets.claim(conn, self.group_id, tp.topic, tp.partition)
-            fresh = [m for m in messages if stored is None or m.offset >= stored]
+            # Progress is stored first: it commits with the effects below or rolls back with them.
+            stored = await offsets.advance(conn, self.group_id, tp.topic, tp.partition, end)
+            fresh = [m for m in messages if m.offset >= stored]
             if not fresh:
-                if stored is not None:
-                    self._committed[tp] = stored
+                self._committed[tp] = stored
                 return
             unit = self._unit(conn)
             pending: list[Inbound] = []
@@ -534,9 +534,8 @@ class EventConsumer:
                 pending.append(Inbound(message.topic, message.partition, message.offset, envelope, message))
             if pending:
                 await self._handle(unit, pending)
-            await offsets.store(conn, self.group_id, tp.topic, tp.partition, fresh[-1].offset + 1)
             await unit.flush()
-        self._committed_unit(tp, fresh[-1].offset + 1, unit, {k: n for k, n in consumed.items() if n}, started)
+        self._committed_unit(tp, end, unit, {k: n for k, n in consumed.items() if n}, started)
 
     async def _handle(self, unit: Unit, inbounds: list[Inbound]) -> None:
         # A batch of one import's events logs under its ids; a mixed batch names the import per

@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -15,6 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from contracts import Envelope, Phase, PhaseProgress, PhaseRetryRequested, Tenant, topics
+from tributary_cli.testing import CountingConnection
 from tributary_runtime import offsets
 from tributary_runtime.broker import ensure_topics, make_producer
 from tributary_runtime.consumer import EventConsumer, Inbound, Unit
@@ -267,6 +269,85 @@ async def test_two_transactions_claiming_a_new_partition_take_turns(stack: Stack
     finally:
         await stack.db.pool.release(first)
         await stack.db.pool.release(second)
+
+
+async def test_advancing_progress_locks_it_and_never_moves_it_back(stack: Stack) -> None:
+    """``advance`` claims and stores in one statement: it creates a new partition's row, holds its
+    lock to the end of the transaction (a racing transaction waits, then sees what the first
+    stored), moves the offset only forward, and a rollback undoes it."""
+    first, second = await stack.db.pool.acquire(), await stack.db.pool.acquire()
+    try:
+        async with first.transaction():
+            assert await offsets.advance(first, GROUP, stack.topic, 0, 5) == 0
+            waiting = asyncio.ensure_future(_advance_in_transaction(second, stack.topic, 3))
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # blocked on the first's row lock
+        assert await asyncio.wait_for(waiting, 10) == 5  # its batch (up to 3) was applied already
+        assert await stored_offset(stack) == 5  # not moved back to 3
+
+        tx = first.transaction()
+        await tx.start()
+        assert await offsets.advance(first, GROUP, stack.topic, 0, 9) == 5
+        waiting = asyncio.ensure_future(_advance_in_transaction(second, stack.topic, 9))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await tx.rollback()  # the effects failed: the progress goes with them
+        assert await asyncio.wait_for(waiting, 10) == 5
+        assert await stored_offset(stack) == 9
+    finally:
+        await stack.db.pool.release(first)
+        await stack.db.pool.release(second)
+
+
+async def _advance_in_transaction(conn: asyncpg.Connection, topic: str, end: int) -> int:
+    async with conn.transaction():
+        return await offsets.advance(conn, GROUP, topic, 0, end)
+
+
+async def test_a_batch_stores_its_progress_with_the_statement_that_claims_it(stack: Stack) -> None:
+    """A batch's transaction sends one statement for its progress besides the handler's effect
+    (claiming, then storing, was two), and a batch seen again changes nothing."""
+    import_id = uuid.uuid4()
+    handler = Recorder()
+    counted: list[CountingConnection] = []
+    transaction = stack.db.transaction
+
+    @asynccontextmanager
+    async def counting() -> AsyncIterator[CountingConnection]:
+        async with transaction() as conn:
+            counted.append(CountingConnection(conn))
+            yield counted[-1]
+
+    stack.db.transaction = counting  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer(stack, handler).run(stop))
+    try:
+        await publish(stack, [progress(import_id, 0)])
+        await consumed_up_to(stack, 1)  # the partition's first transaction also creates its row
+        await publish(stack, [progress(import_id, 1)])
+        await consumed_up_to(stack, 2)
+    finally:
+        stop.set()
+        await task
+    assert counted[-1].statements == 2  # the progress, and the handler's COPY
+    assert handler.calls == [[0], [1]]
+    assert [e[1] for e in await effects(stack)] == ["PhaseProgress", "PhaseProgress"]
+
+    stack.db.transaction = transaction  # type: ignore[method-assign]
+    again = Recorder()
+    await consumer(stack, again)._apply(TopicPartition(stack.topic, 0), [_Redelivered(stack.topic, 1)])
+    assert again.calls == [] and await stored_offset(stack) == 2
+
+
+@dataclass
+class _Redelivered:
+    """A message the consumer stored as consumed already (offset below the stored one)."""
+
+    topic: str
+    offset: int
+    partition: int = 0
+    headers: tuple = ()
+    value: bytes = b""
 
 
 async def _claim_in_transaction(conn: asyncpg.Connection, topic: str) -> int | None:

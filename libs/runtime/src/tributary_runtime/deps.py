@@ -11,11 +11,16 @@ from .db import Database
 from .http import RequestContext, request_context
 
 
-def get_db(request: Request) -> Database:
+# Dependencies are ``async def`` though none awaits: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a hand-over to a worker thread and back for every request (with the tenant's and
+# ingest's settings, four per upload) just to read an attribute.
+
+
+async def get_db(request: Request) -> Database:
     return request.app.state.resources.db
 
 
-def get_producer(request: Request) -> AIOKafkaProducer:
+async def get_producer(request: Request) -> AIOKafkaProducer:
     return request.app.state.resources.producer
 
 

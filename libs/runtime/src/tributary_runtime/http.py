@@ -21,7 +21,7 @@ class RequestContext:
     user_id: str
 
 
-def request_context(
+async def request_context(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer <API key>")] = None,
     x_api_key: Annotated[str | None, Header()] = None,
@@ -29,7 +29,8 @@ def request_context(
     x_client_account_id: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_engagement_id: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> RequestContext:
-    """The tenant of the request's API key (``Authorization: Bearer …`` or ``X-Api-Key``)."""
+    """The tenant of the request's API key (``Authorization: Bearer …`` or ``X-Api-Key``). ``async``
+    though it awaits nothing, so that FastAPI calls it on the event loop, not in its thread pool."""
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()

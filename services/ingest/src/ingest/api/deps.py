@@ -1,4 +1,5 @@
-"""The ingest API's own dependency: its settings (the shared ones are in tributary_runtime.deps)."""
+"""The ingest API's own dependency: its settings (the shared ones are in tributary_runtime.deps;
+``async`` as they are, for the reason given there)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from fastapi import Depends, Request
 from ..settings import IngestSettings
 
 
-def get_settings(request: Request) -> IngestSettings:
+async def get_settings(request: Request) -> IngestSettings:
     return request.app.state.resources.settings
 
 

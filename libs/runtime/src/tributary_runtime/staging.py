@@ -110,12 +110,16 @@ async def is_paused(conn: asyncpg.Connection, import_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval("SELECT paused FROM flow_control WHERE import_id = $1", import_id))
 
 
+# Advisory locks are cluster-wide: the key names the service's schema too, so one service's long
+# phase (a validation holds the lock for its whole transaction) never stalls another service's
+# consumer that touches the same import (the enricher recording a pause, say).
+_LOCK_IMPORT = "(SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::uuid::text, 0)))"
+
+
 async def lock_import(conn: asyncpg.Connection, import_id: uuid.UUID) -> None:
-    # Advisory locks are cluster-wide: the key names the service's schema too, so one service's long
-    # phase (a validation holds the lock for its whole transaction) never stalls another service's
-    # consumer that touches the same import (the enricher recording a pause, say).
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || $1::text, 0))",
-                       str(import_id))
+    """Take the import's lock for the transaction: its marker, batches and phase start one at a time.
+    Staging a batch or a marker takes it too, in the statement that stages it."""
+    await conn.execute(f"SELECT 1 FROM {_LOCK_IMPORT} held", import_id)
 
 
 def _cell(value: Any) -> str | None:
@@ -191,11 +195,11 @@ def staged_rows_copy(import_id: uuid.UUID, batch_seq: int, row_numbers: list[int
 
 async def stage_rows(conn: asyncpg.Connection, import_id: uuid.UUID, batch_seq: int, columns: list[str],
                      row_numbers: list[int], rows: list[list[Any]], *, trim_cells: bool = False) -> bool:
-    """Stage one batch of rows (``staged_rows_copy`` says what ``trim_cells`` does); False when it was
-    staged before (a duplicate)."""
+    """Stage one batch of rows (``staged_rows_copy`` says what ``trim_cells`` does), under the
+    import's lock (``lock_import``); False when it was staged before (a duplicate)."""
     inserted = await conn.fetchval(
-        "INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest) VALUES ($1, $2, $3, $4, $5)"
-        " ON CONFLICT DO NOTHING RETURNING true",
+        "INSERT INTO staged_batches (import_id, batch_seq, columns, row_count, digest)"
+        f" SELECT $1, $2, $3, $4, $5 FROM {_LOCK_IMPORT} held ON CONFLICT DO NOTHING RETURNING true",
         import_id, batch_seq, columns, len(rows), batch_digest(batch_seq, row_numbers, rows),
     )
     if not inserted:
@@ -217,14 +221,28 @@ async def stage_batch(conn: asyncpg.Connection, envelope: Envelope[Any], *, trim
 
 async def record_marker(conn: asyncpg.Connection, envelope: Envelope[Any], *, expected_batches: int,
                         checksum: str) -> bool:
-    """Record the completion marker; False when it was recorded before."""
+    """Record the completion marker, under the import's lock (``lock_import``); False when it was
+    recorded before."""
     return bool(await conn.fetchval(
         "INSERT INTO staged_imports (import_id, client_account_id, engagement_id, flow_id, marker,"
-        " expected_batches, checksum) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING true",
+        f" expected_batches, checksum) SELECT $1, $2, $3, $4, $5, $6, $7 FROM {_LOCK_IMPORT} held"
+        " ON CONFLICT DO NOTHING RETURNING true",
         envelope.import_id, envelope.tenant.client_account_id, envelope.tenant.engagement_id, envelope.flow_id,
         envelope.model_dump(mode="json"),
         expected_batches, checksum,
     ))
+
+
+# The marker's row and its batches' digests, in one round trip. The batches are read only once the
+# marker is in (no row before): it comes after them, so a large import reads them once or twice.
+_STAGED_SET = """
+SELECT i.import_id, i.marker, i.expected_batches, i.checksum, i.status, i.attempt,
+       coalesce(b.batch_seqs, '{}') AS batch_seqs, coalesce(b.digests, '{}') AS digests
+FROM staged_imports i
+CROSS JOIN LATERAL (SELECT array_agg(batch_seq) AS batch_seqs, array_agg(digest) AS digests
+                    FROM staged_batches WHERE import_id = i.import_id AND i.status = 'staging') b
+WHERE i.import_id = $1
+"""
 
 
 async def complete(conn: asyncpg.Connection, import_id: uuid.UUID) -> StagedImport | None:
@@ -232,20 +250,16 @@ async def complete(conn: asyncpg.Connection, import_id: uuid.UUID) -> StagedImpo
 
     Raises ChecksumMismatch when the batches are all in but are not the ones announced.
     """
-    row = await conn.fetchrow(
-        "SELECT import_id, marker, expected_batches, checksum, status, attempt FROM staged_imports"
-        " WHERE import_id = $1",
-        import_id,
-    )
+    row = await conn.fetchrow(_STAGED_SET, import_id)
     if row is None or row["status"] != "staging":
         return None
-    digests = await conn.fetch("SELECT batch_seq, digest FROM staged_batches WHERE import_id = $1", import_id)
-    if len(digests) < row["expected_batches"]:
+    received = len(row["batch_seqs"])
+    if received < row["expected_batches"]:
         return None
-    actual = import_checksum((d["batch_seq"], d["digest"]) for d in digests)
-    if len(digests) != row["expected_batches"] or actual != row["checksum"]:
+    actual = import_checksum(zip(row["batch_seqs"], row["digests"]))
+    if received != row["expected_batches"] or actual != row["checksum"]:
         raise ChecksumMismatch(
-            f"received {len(digests)} batches with checksum {actual[:12]}…, marker announced "
+            f"received {received} batches with checksum {actual[:12]}…, marker announced "
             f"{row['expected_batches']} with {row['checksum'][:12]}…"
         )
     return StagedImport(row["import_id"], row["marker"], row["expected_batches"], row["status"], row["attempt"])
@@ -332,7 +346,8 @@ async def join(unit: Unit, envelope: Envelope[Any], *, marker_type: type[Payload
     """
     conn = unit.conn
     unit.bind(envelope)  # this event's import names the log lines of its handling (and its phase)
-    await lock_import(conn, envelope.import_id)
+    # Staging the marker or the batch takes the import's lock first (``lock_import``), so that the
+    # look at the set below sees every batch and marker committed before.
     if envelope.event_type == marker_type.EVENT_TYPE:
         new = await record_marker(conn, envelope, expected_batches=envelope.payload.batch_count,
                                   checksum=envelope.payload.checksum)

@@ -268,15 +268,21 @@ async def _claim(conn: asyncpg.Connection, a: Apply, outcomes: tuple[str, ...], 
         """, a.import_id, a.category.value, a.at, list(outcomes))
 
 
-async def _decide(conn: asyncpg.Connection, a: Apply, created: int) -> dict[str, int]:
-    existing = await conn.fetchval("SELECT count(*) FROM touched")  # the created ones are not in it
+# The assets that existed and were claimed (the created ones are not in ``touched``), and how many
+# rows each identification outcome had: one round trip for both.
+_CLAIMED_AND_IDENTIFIED = """
+SELECT (SELECT count(*) FROM touched) AS existing,
+       ARRAY(SELECT outcome FROM identified GROUP BY outcome ORDER BY outcome) AS outcomes,
+       ARRAY(SELECT count(*) FROM identified GROUP BY outcome ORDER BY outcome) AS counts
+"""
+
+
+async def _decide(conn: asyncpg.Connection, a: Apply, created: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Decide the claimed assets again. Returns the assets' counts, and the rows' by identification outcome."""
+    row = await conn.fetchrow(_CLAIMED_AND_IDENTIFIED)
     updated = await reconciliation.decide(conn, a.policy, a.import_id, a.at)
-    return {"assets_created": created, "assets_updated": updated, "assets_unchanged": existing - updated}
-
-
-async def _tally(conn: asyncpg.Connection) -> dict[str, int]:
-    rows = await conn.fetch("SELECT outcome, count(*) AS n FROM identified GROUP BY outcome")
-    return {r["outcome"]: r["n"] for r in rows}
+    counts = {"assets_created": created, "assets_updated": updated, "assets_unchanged": row["existing"] - updated}
+    return counts, dict(zip(row["outcomes"], row["counts"], strict=True))
 
 
 # A short host name matched to an asset whose host name is the FQDN it abbreviates says nothing
@@ -296,8 +302,7 @@ async def apply_cmdb(conn: asyncpg.Connection, a: Apply) -> dict[str, int]:
     await conn.execute(_KEEP_FQDN)
     created = await _create_assets(conn, a, "new", rows=rows)
     await _claim(conn, a, ("new", "matched"), rows=rows)
-    counts = await _decide(conn, a, created)
-    tally = await _tally(conn)
+    counts, tally = await _decide(conn, a, created)
     candidates = await identification.record_candidates(conn, a.import_id, a.client_account_id, a.engagement_id,
                                                         a.category.value)
     resolved = await dependencies.resolve_parked(conn, a)
@@ -328,8 +333,7 @@ async def apply_performance(conn: asyncpg.Connection, a: Apply) -> dict[str, int
                                                       rows=rows)
         outcomes = ("matched", "new")
     await _claim(conn, a, outcomes, order=LATEST_MEASUREMENT, rows=rows)
-    counts = await _decide(conn, a, created)
-    tally = await _tally(conn)
+    counts, tally = await _decide(conn, a, created)
     unmatched = tally.get("unidentifiable", 0) + (0 if a.policy.create_placeholders else tally.get("new", 0))
     candidates = await identification.record_candidates(conn, a.import_id, a.client_account_id, a.engagement_id,
                                                         a.category.value)
@@ -377,8 +381,7 @@ async def apply_classification(conn: asyncpg.Connection, a: Apply) -> dict[str, 
         WHERE i.row_number = t.first_row
         """)
     await _claim(conn, a, ("matched",), order="i.row_number")
-    counts = await _decide(conn, a, 0)
-    tally = await _tally(conn)
+    counts, tally = await _decide(conn, a, 0)
     candidates = await identification.record_candidates(conn, a.import_id, a.client_account_id, a.engagement_id,
                                                         a.category.value)
     return counts | {"unmatched_rows": tally.get("new", 0) + tally.get("unidentifiable", 0),

@@ -59,6 +59,11 @@ async def statements_for(db: Database, tenant: Tenant, category: Category, rows:
         return counting.statements, counts
 
 
+# Each is a round trip inside the apply's transaction, which a small import pays for like a large one.
+STATEMENTS_AT_MOST = {Category.CMDB_EXPORT: 16, Category.APP_DISCOVERY: 22, Category.INFRASTRUCTURE: 20,
+                      Category.SENSITIVE_DATA: 18}
+
+
 @pytest.mark.parametrize("category", list(Category))
 async def test_statements_do_not_grow_with_rows(db: Database, category: Category) -> None:
     small_tenant = Tenant(client_account_id=uuid.uuid4(), engagement_id=uuid.uuid4())
@@ -70,7 +75,7 @@ async def test_statements_do_not_grow_with_rows(db: Database, category: Category
     small, small_counts = await statements_for(db, small_tenant, category, 10)
     large, large_counts = await statements_for(db, large_tenant, category, 2000)
     assert small == large, (small, large)
-    assert small <= 25
+    assert small <= STATEMENTS_AT_MOST[category], small
     # And the work was real: the large import touched two hundred times the rows.
     touched = ("assets_created", "assets_updated", "dependencies_created", "parked_edges")
     assert sum(large_counts.get(k, 0) for k in touched) > 100 * sum(small_counts.get(k, 0) for k in touched) / 2

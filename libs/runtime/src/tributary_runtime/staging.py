@@ -89,6 +89,8 @@ class StagedImport:
     expected_batches: int
     status: str
     attempt: int = 1
+    # Whether the import's flow is paused (``flow_control``): a complete set then waits for the resume.
+    paused: bool = False
 
 
 def attempt_key(stage_key: str, attempt: int) -> str:
@@ -104,10 +106,6 @@ def attempt_key(stage_key: str, attempt: int) -> str:
 async def attempt_of(conn: asyncpg.Connection, import_id: uuid.UUID) -> int:
     """Which attempt of its phase the staged import is in (1 unless retried)."""
     return await conn.fetchval("SELECT attempt FROM staged_imports WHERE import_id = $1", import_id) or 1
-
-
-async def is_paused(conn: asyncpg.Connection, import_id: uuid.UUID) -> bool:
-    return bool(await conn.fetchval("SELECT paused FROM flow_control WHERE import_id = $1", import_id))
 
 
 # Advisory locks are cluster-wide: the key names the service's schema too, so one service's long
@@ -233,11 +231,13 @@ async def record_marker(conn: asyncpg.Connection, envelope: Envelope[Any], *, ex
     ))
 
 
-# The marker's row and its batches' digests, in one round trip. The batches are read only once the
-# marker is in (no row before): it comes after them, so a large import reads them once or twice.
+# The marker's row, its batches' digests and whether its flow is paused, in one round trip. The
+# batches are read only once the marker is in (no row before): it comes after them, so a large
+# import reads them once or twice.
 _STAGED_SET = """
 SELECT i.import_id, i.marker, i.expected_batches, i.checksum, i.status, i.attempt,
-       coalesce(b.batch_seqs, '{}') AS batch_seqs, coalesce(b.digests, '{}') AS digests
+       coalesce(b.batch_seqs, '{}') AS batch_seqs, coalesce(b.digests, '{}') AS digests,
+       coalesce((SELECT f.paused FROM flow_control f WHERE f.import_id = i.import_id), false) AS paused
 FROM staged_imports i
 CROSS JOIN LATERAL (SELECT array_agg(batch_seq) AS batch_seqs, array_agg(digest) AS digests
                     FROM staged_batches WHERE import_id = i.import_id AND i.status = 'staging') b
@@ -262,7 +262,8 @@ async def complete(conn: asyncpg.Connection, import_id: uuid.UUID) -> StagedImpo
             f"received {received} batches with checksum {actual[:12]}…, marker announced "
             f"{row['expected_batches']} with {row['checksum'][:12]}…"
         )
-    return StagedImport(row["import_id"], row["marker"], row["expected_batches"], row["status"], row["attempt"])
+    return StagedImport(row["import_id"], row["marker"], row["expected_batches"], row["status"], row["attempt"],
+                        row["paused"])
 
 
 async def finish(conn: asyncpg.Connection, import_id: uuid.UUID, status: str) -> None:
@@ -378,7 +379,7 @@ async def ready(unit: Unit, import_id: uuid.UUID, *, marker_type: type[Payload],
         return None
     if staged is None:
         return None
-    if await is_paused(conn, import_id):
+    if staged.paused:
         await conn.execute("UPDATE staged_imports SET status = $2 WHERE import_id = $1", import_id, HELD)
         return None
     # One line per phase start (not per batch): the moment the import's work begins in this service.

@@ -1,6 +1,6 @@
-"""When a staged set is complete: its marker and every batch it announces are in, with the batches'
-checksum (``staging.complete``, one statement per look), and the import's lock that staging takes
-(against the real database)."""
+"""When a staged set is complete (its marker and every batch it announces are in, with the batches'
+checksum) and whether its flow is paused: ``staging.complete``, one statement per look. And the
+import's lock that staging takes. Against the real database."""
 
 from __future__ import annotations
 
@@ -61,6 +61,13 @@ async def test_a_set_is_complete_once_its_marker_and_every_announced_batch_are_i
     staged, statements = await look(db, import_id)
     assert statements == 1
     assert staged == staging.StagedImport(import_id, {"announced": True}, 2, "staging", 1)
+
+    async with db.transaction() as conn:  # the flow paused: the same look says so
+        await conn.execute(
+            "INSERT INTO flow_control (import_id, client_account_id, engagement_id, paused, event_id)"
+            " VALUES ($1, $2, $3, true, $4)", import_id, uuid.uuid4(), uuid.uuid4(), uuid.uuid4())
+    staged, statements = await look(db, import_id)
+    assert staged is not None and staged.paused and statements == 1
 
     async with db.transaction() as conn:  # finished: never complete again
         await staging.finish(conn, import_id, "validated")

@@ -30,18 +30,24 @@ async def clear_findings(conn: asyncpg.Connection, import_id: uuid.UUID) -> None
     await conn.execute("DELETE FROM row_issues WHERE import_id = $1", import_id)
 
 
+# ``by_rule`` as json (not jsonb): each entry's keys stay in this order.
+_COUNTS = """
+SELECT count(DISTINCT row_number) FILTER (WHERE severity = 'error') AS invalid_rows,
+       count(*) FILTER (WHERE severity = 'error') AS errors,
+       count(*) FILTER (WHERE severity = 'warning') AS warnings,
+       (SELECT coalesce(json_agg(json_build_object('rule_id', rule_id, 'agent', agent, 'severity', severity, 'n', n)
+                                 ORDER BY rule_id, severity), '[]')
+        FROM (SELECT rule_id, agent, severity, count(*) AS n FROM row_issues WHERE import_id = $1
+              GROUP BY rule_id, agent, severity) g) AS by_rule
+FROM row_issues WHERE import_id = $1
+"""
+
+
 async def counts(conn: asyncpg.Connection, import_id: uuid.UUID) -> dict[str, Any]:
-    """Invalid rows and findings per rule and severity, straight from the store."""
-    row = await conn.fetchrow(
-        "SELECT count(DISTINCT row_number) FILTER (WHERE severity = 'error') AS invalid_rows,"
-        " count(*) FILTER (WHERE severity = 'error') AS errors,"
-        " count(*) FILTER (WHERE severity = 'warning') AS warnings"
-        " FROM row_issues WHERE import_id = $1", import_id)
-    by_rule = await conn.fetch(
-        "SELECT rule_id, agent, severity, count(*) AS n FROM row_issues WHERE import_id = $1"
-        " GROUP BY rule_id, agent, severity ORDER BY rule_id, severity", import_id)
+    """Invalid rows and findings per rule and severity, straight from the store (one round trip)."""
+    row = await conn.fetchrow(_COUNTS, import_id)
     return {"invalid_rows": row["invalid_rows"], "errors": row["errors"], "warnings": row["warnings"],
-            "by_rule": [dict(r) for r in by_rule]}
+            "by_rule": row["by_rule"]}
 
 
 async def record_run(conn: asyncpg.Connection, run: dict[str, Any]) -> None:

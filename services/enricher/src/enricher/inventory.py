@@ -280,7 +280,9 @@ SELECT (SELECT count(*) FROM touched) AS existing,
 async def _decide(conn: asyncpg.Connection, a: Apply, created: int) -> tuple[dict[str, int], dict[str, int]]:
     """Decide the claimed assets again. Returns the assets' counts, and the rows' by identification outcome."""
     row = await conn.fetchrow(_CLAIMED_AND_IDENTIFIED)
-    updated = await reconciliation.decide(conn, a.policy, a.import_id, a.at)
+    # ``touched`` holds only assets that existed before (``_claim``): with none there is nothing to
+    # decide, and a small import of new hosts spares deciding's two round trips.
+    updated = await reconciliation.decide(conn, a.policy, a.import_id, a.at) if row["existing"] else 0
     counts = {"assets_created": created, "assets_updated": updated, "assets_unchanged": row["existing"] - updated}
     return counts, dict(zip(row["outcomes"], row["counts"], strict=True))
 

@@ -60,7 +60,7 @@ async def statements_for(db: Database, tenant: Tenant, category: Category, rows:
 
 
 # Each is a round trip inside the apply's transaction, which a small import pays for like a large one.
-STATEMENTS_AT_MOST = {Category.CMDB_EXPORT: 16, Category.APP_DISCOVERY: 22, Category.INFRASTRUCTURE: 20,
+STATEMENTS_AT_MOST = {Category.CMDB_EXPORT: 14, Category.APP_DISCOVERY: 22, Category.INFRASTRUCTURE: 20,
                       Category.SENSITIVE_DATA: 18}
 
 

@@ -122,24 +122,43 @@ async def _copy(conn: asyncpg.Connection, table: str, columns: tuple[str, ...], 
         await conn.copy_records_to_table(table, columns=columns, records=rows)
 
 
-async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid.UUID, Flow]:
-    rows = await conn.fetch(
-        "SELECT m.flow_id, c.id AS child_flow_id, c.data_import_id AS import_id, m.client_account_id,"
-        " m.engagement_id, m.user_id, m.flow_name, m.import_category AS category, m.status,"
-        " c.status AS child_status, m.current_phase, m.progress_percentage, c.phase_state, c.agent_state,"
-        " m.configuration, c.data_import_completed, c.data_validation_completed, c.field_mapping_completed,"
-        " c.asset_enrichment_completed, c.error_message, m.created_at, m.updated_at, m.completed_at, m.version"
-        " FROM master_flows m JOIN child_flows c ON c.master_flow_id = m.flow_id WHERE m.flow_id = ANY($1)",
-        flow_ids,
-    )
-    steps: dict[uuid.UUID, dict[str, dict[str, Any]]] = {}
-    for r in await conn.fetch(f"SELECT {', '.join(STEP)} FROM processing_steps WHERE flow_id = ANY($1)", flow_ids):
-        step = dict(r)
+# Each flow with its steps, in one round trip: the steps' columns as arrays (aggregated in one pass,
+# so their elements line up), typed as the table has them. A statement of their own cost every
+# live transaction a round trip.
+_STEP_FIELDS = STEP[1:]
+_LOAD = (
+    "SELECT m.flow_id, c.id AS child_flow_id, c.data_import_id AS import_id, m.client_account_id,"
+    " m.engagement_id, m.user_id, m.flow_name, m.import_category AS category, m.status,"
+    " c.status AS child_status, m.current_phase, m.progress_percentage, c.phase_state, c.agent_state,"
+    " m.configuration, c.data_import_completed, c.data_validation_completed, c.field_mapping_completed,"
+    " c.asset_enrichment_completed, c.error_message, m.created_at, m.updated_at, m.completed_at, m.version, "
+    + ", ".join(f"s.{f}s" for f in _STEP_FIELDS)
+    + " FROM master_flows m JOIN child_flows c ON c.master_flow_id = m.flow_id"
+    " LEFT JOIN LATERAL (SELECT " + ", ".join(f"array_agg(p.{f}) AS {f}s" for f in _STEP_FIELDS)
+    + " FROM processing_steps p WHERE p.flow_id = m.flow_id) s ON true"
+    " WHERE m.flow_id = ANY($1)"
+)
+
+
+def _steps(row: asyncpg.Record) -> dict[str, dict[str, Any]]:
+    columns = [row[f"{f}s"] for f in _STEP_FIELDS]
+    if columns[0] is None:  # no steps
+        return {}
+    steps: dict[str, dict[str, Any]] = {}
+    for values in zip(*columns, strict=True):
+        step = dict(zip(_STEP_FIELDS, values, strict=True))
         for key in ("started_at", "completed_at"):
             step[key] = step[key].isoformat() if step[key] else None
-        steps.setdefault(step.pop("flow_id"), {})[step["step_name"]] = step
-    return {r["flow_id"]: Flow(**(dict(r) | {"current_phase": Phase(r["current_phase"]),
-                                             "steps": steps.get(r["flow_id"], {})})) for r in rows}
+        steps[step["step_name"]] = step
+    return steps
+
+
+async def load(conn: asyncpg.Connection, flow_ids: list[uuid.UUID]) -> dict[uuid.UUID, Flow]:
+    flows: dict[uuid.UUID, Flow] = {}
+    for r in await conn.fetch(_LOAD, flow_ids):
+        fields = {k: r[k] for k in list(r.keys())[:-len(_STEP_FIELDS)]}
+        flows[r["flow_id"]] = Flow(**(fields | {"current_phase": Phase(r["current_phase"]), "steps": _steps(r)}))
+    return flows
 
 
 async def save(conn: asyncpg.Connection, flows: list[Flow], existing: Collection[uuid.UUID]) -> None:

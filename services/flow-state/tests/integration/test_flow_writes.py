@@ -1,5 +1,5 @@
 """Saving flows: a live consumer's few flows in one statement, a rebuild's many by COPY; both write
-what the projection folded (real database)."""
+what the projection folded, and loading reads it back in one statement (real database)."""
 
 from __future__ import annotations
 
@@ -54,8 +54,12 @@ def test_a_few_flows_are_saved_in_one_statement_and_many_by_copy(settings: FlowS
             expected |= folded
 
             async with db.connection() as conn:
-                # Every column of every flow, and its steps (a flow's timeline is not compared: load leaves it).
-                assert await flows.load(conn, list(expected)) == expected
+                # Every column of every flow, and its steps (a flow's timeline is not compared: load
+                # leaves it), in one statement.
+                counted = CountingConnection(conn)
+                assert await flows.load(counted, list(expected)) == expected  # type: ignore[arg-type]
+                assert counted.statements == 1
+                assert all(flow.steps for flow in expected.values())
                 timeline = await conn.fetch("SELECT flow_id, seq, event_id FROM flow_timeline")
             assert sorted((r["flow_id"], r["seq"], r["event_id"]) for r in timeline) == sorted(
                 (fid, e["seq"], e["event_id"]) for fid, flow in expected.items() for e in flow.timeline)

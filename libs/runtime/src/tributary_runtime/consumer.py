@@ -246,7 +246,7 @@ class EventConsumer:
                 return stored
             except TRANSIENT as exc:
                 # aiokafka logs and swallows a listener's error, leaving the positions at Kafka's
-                # committed hint; that is safe (claim() skips what is applied) but replays work.
+                # committed hint; that is safe (advance() skips what is applied) but replays work.
                 if attempt == 10:
                     raise
                 log.warning("loading stored offsets failed, retrying in %.1fs: %r", delay, exc)
@@ -408,7 +408,7 @@ class EventConsumer:
         # committed at all. aiokafka positions a newly assigned partition at the Kafka-committed
         # offset until the rebalance listener's seek to the stored one lands, and a fetch in that
         # window starting past the stored offset would skip messages. A hint at or behind the
-        # stored offset only ever replays what claim() then skips.
+        # stored offset only ever replays what advance() then skips.
         assigned = self.consumer.assignment()
         hint = {tp: off for tp, off in self._committed.items() if tp in assigned}
         if not hint:

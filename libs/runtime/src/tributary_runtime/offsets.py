@@ -2,8 +2,8 @@
 
 A consumer writes its effect and the next offset of each partition in one database
 transaction; on assignment it seeks to what is stored here. Kafka-side commits are
-only a hint for tooling. The row lock taken by :meth:`claim` fences a member that
-still holds a batch after its partition moved to another member.
+only a hint for tooling. The row lock taken by ``advance`` (or ``claim``) fences a member
+that still holds a batch after its partition moved to another member.
 """
 
 from __future__ import annotations

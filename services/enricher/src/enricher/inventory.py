@@ -269,11 +269,11 @@ async def _claim(conn: asyncpg.Connection, a: Apply, outcomes: tuple[str, ...], 
 
 
 # The assets that existed and were claimed (the created ones are not in ``touched``), and how many
-# rows each identification outcome had: one round trip for both.
+# rows each identification outcome had: one round trip for both, one scan of ``identified``.
 _CLAIMED_AND_IDENTIFIED = """
 SELECT (SELECT count(*) FROM touched) AS existing,
-       ARRAY(SELECT outcome FROM identified GROUP BY outcome ORDER BY outcome) AS outcomes,
-       ARRAY(SELECT count(*) FROM identified GROUP BY outcome ORDER BY outcome) AS counts
+       coalesce(array_agg(g.outcome), '{}') AS outcomes, coalesce(array_agg(g.n), '{}') AS counts
+FROM (SELECT outcome, count(*) AS n FROM identified GROUP BY outcome) g
 """
 
 
